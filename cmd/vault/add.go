@@ -1,0 +1,169 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/toloka-vault/vault/keyring"
+	"github.com/toloka-vault/vault/vault"
+	"github.com/toloka-vault/vault/verify"
+)
+
+func addCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "add",
+		Usage:     "store a new key under a label",
+		UsageText: "vault add LABEL [--env auto|production|sandbox] [--no-verify] [--from-env VAR] [--backend os|file]",
+		Description: "Reads the key from a hidden prompt, from standard input (first line) or from\n" +
+			"the variable named by --from-env; never from the command line. Checks it\n" +
+			"with Toloka (production, then sandbox) unless --no-verify, then stores the\n" +
+			"secret in the backend and what is safe to show in the index.\n\n" +
+			"Examples:\n" +
+			"  vault add main\n" +
+			"  pbpaste | vault add main\n" +
+			"  vault add ci --from-env TOLOKA_API_KEY --env sandbox",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "env", Value: "auto", Usage: "environment that issued the key: auto, production or sandbox"},
+			&cli.BoolFlag{Name: "no-verify", Usage: "store without asking Toloka"},
+			&cli.StringFlag{Name: "from-env", Usage: "read the key from the environment variable `VAR`"},
+			&cli.StringFlag{Name: "backend", Usage: "where to store the secret: os or file (env TOLOKA_VAULT_BACKEND)"},
+		},
+		Action: runAdd,
+	}
+}
+
+func runAdd(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usageError(c, "add takes one LABEL, got %d arguments", c.NArg())
+	}
+	label := c.Args().First()
+	if err := vault.CheckLabel(label); err != nil {
+		return err
+	}
+	env := c.String("env")
+	switch env {
+	case "auto", vault.Production, vault.Sandbox:
+	default:
+		return usageError(c, "--env %q: use auto, production or sandbox", env)
+	}
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	e := cfg.e
+	v := cfg.vault()
+	// Refuse what can be refused before the person pastes the key.
+	snap, err := v.List()
+	if err != nil {
+		return err
+	}
+	if snap.Find(label) != nil {
+		return fmt.Errorf("%w: %q (use `vault rotate %s` to replace its key)", vault.ErrExists, label, label)
+	}
+	if len(snap.Entries)+len(snap.Pending) >= vault.MaxLabels {
+		return fmt.Errorf("%w: it holds %d keys, as many as one Toloka account may have; remove one with `vault rm LABEL`", vault.ErrFull, vault.MaxLabels)
+	}
+	var tol *toloka
+	if !c.Bool("no-verify") {
+		if tol, err = newToloka(e, 0); err != nil {
+			return err
+		}
+	}
+	if cfg.backend == vault.BackendFile {
+		if err := cfg.needPassphrase([]*vault.Entry{{Backend: vault.BackendFile}}); err != nil {
+			return err
+		}
+	}
+	key, err := readKey(e, c.String("from-env"), label)
+	if err != nil {
+		return err
+	}
+	k := vault.NewKey{Secret: key, Scheme: verify.Scheme(key.Reveal()), Env: env, Backend: cfg.backend}
+	if k.Env == "auto" {
+		k.Env = vault.Production
+	}
+	ctx := cmdContext(c)
+	if tol != nil {
+		if dup := duplicateOf(snap, key); dup != "" {
+			return fmt.Errorf("%w under the label %q", vault.ErrDuplicate, dup)
+		}
+		check, rejected := tol.decide(ctx, env, key)
+		if rejected {
+			return &exitError{code: exitRejected, err: fmt.Errorf("Toloka rejected the key (%s***) in %s; nothing was stored", vault.Prefix(key), envWord(env)),
+				hint: "copy the key again from Profile → Integrations, or pass --env if it is a sandbox key"}
+		}
+		k.Env = check.Env
+		k.Check = &check
+	}
+	ent, err := v.Add(ctx, label, k)
+	if err != nil && cfg.backend == vault.BackendOS && unreachable(err) {
+		ent, err = offerFileBackend(c, cfg, v, label, k, err)
+	}
+	if err != nil {
+		return err
+	}
+	warnCheck(e, ent, k.Check)
+	fmt.Fprintf(e.stdout, "added %s (%s***, %s, %s)\n", ent.Label, ent.Prefix, ent.Env, summary(ent))
+	return nil
+}
+
+// duplicateOf returns the label already holding key, or "".
+func duplicateOf(s *vault.Snapshot, key keyring.Secret) string {
+	fp := vault.Fingerprint(key)
+	for _, en := range s.Entries {
+		if en.Fingerprint == fp {
+			return en.Label
+		}
+	}
+	return ""
+}
+
+func envWord(env string) string {
+	if env == "auto" {
+		return "production and sandbox"
+	}
+	return env
+}
+
+// summary is the status part of add's and rotate's line.
+func summary(en *vault.Entry) string {
+	if en.Status == vault.Valid && en.Account != nil && en.Account.Name != "" {
+		return "valid: " + en.Account.Name
+	}
+	return string(en.Status)
+}
+
+// warnCheck warns about a key stored without a positive check.
+func warnCheck(e *env, en *vault.Entry, c *vault.Check) {
+	switch {
+	case c == nil:
+		fmt.Fprintf(e.stderr, "warning: %s was not verified (--no-verify); run `vault verify %s` later\n", en.Label, en.Label)
+	case c.Status == "":
+		fmt.Fprintf(e.stderr, "warning: Toloka gave no answer (%s); %s is stored unverified: run `vault verify %s` later\n", c.Error, en.Label, en.Label)
+	case c.Status == vault.Denied:
+		fmt.Fprintf(e.stderr, "warning: the key is genuine, but the account may not use the API (denied in %s)\n", en.Env)
+	}
+}
+
+// unreachable reports whether err says the OS keychain cannot be reached.
+func unreachable(err error) bool {
+	return errors.Is(err, keyring.ErrNoSession) || errors.Is(err, keyring.ErrNoProvider)
+}
+
+// offerFileBackend asks, on a terminal only, whether to store the key in
+// the file backend instead; the move is never silent.
+func offerFileBackend(c *cli.Context, cfg *config, v *vault.Vault, label string, k vault.NewKey, cause error) (*vault.Entry, error) {
+	e := cfg.e
+	if !e.interactive() {
+		return nil, withHint(cause, "no keychain here: store the key in an encrypted file with `--backend file` (or TOLOKA_VAULT_BACKEND=file)")
+	}
+	fmt.Fprintf(e.stderr, "The OS keychain cannot be reached: %v\n", cause)
+	ok, err := confirm(e, "Store the key in the passphrase-protected file backend instead?")
+	if err != nil || !ok {
+		return nil, withHint(cause, "nothing was stored; use `--backend file` on machines without a keychain")
+	}
+	k.Backend = vault.BackendFile
+	return v.Add(cmdContext(c), label, k)
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/toloka-vault/vault/vault"
+)
+
+func defaultCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "default",
+		Usage:     "show or choose the key exec and get use when none is named",
+		UsageText: "vault default [LABEL | --unset]",
+		Description: "With no argument prints the default label (exit 1 when none is set).\n" +
+			"TOLOKA_VAULT_DEFAULT, when set, takes precedence over the stored default.\n\n" +
+			"Examples:\n" +
+			"  vault default main\n" +
+			"  vault default\n" +
+			"  vault default --unset",
+		Flags:  []cli.Flag{&cli.BoolFlag{Name: "unset", Usage: "forget the default"}},
+		Action: runDefault,
+	}
+}
+
+func runDefault(c *cli.Context) error {
+	if c.NArg() > 1 || c.NArg() == 1 && c.Bool("unset") {
+		return usageError(c, "default takes one LABEL, or --unset")
+	}
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	e := cfg.e
+	v := cfg.vault()
+	switch {
+	case c.Bool("unset"):
+		if err := v.SetDefault(""); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stderr, "no default key now")
+		return nil
+	case c.NArg() == 1:
+		label := c.Args().First()
+		if err := vault.CheckLabel(label); err != nil {
+			return err
+		}
+		if err := v.SetDefault(label); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "default key: %s\n", label)
+		return nil
+	}
+	snap, err := v.List()
+	if err != nil {
+		return err
+	}
+	if snap.Default == "" {
+		fmt.Fprintln(e.stderr, "no default key is set; choose one with `vault default LABEL`")
+		return silent{code: exitFailure}
+	}
+	fmt.Fprintln(e.stdout, snap.Default)
+	return nil
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os/exec"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/toloka-vault/vault/vault"
+)
+
+// staleVars are the variables in which tools look for a Toloka key; a
+// child gets only the one vault gives it.
+var staleVars = []string{"TOLOKA_API_KEY", "TOLOKA_TOKEN", "TOLOKA_API_TOKEN", "TOLOKA_OAUTH_TOKEN", "TOLOKA_API_ACCESS_KEY"}
+
+func execCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "exec",
+		Usage:     "run a command with a key in its environment",
+		UsageText: "vault exec [LABEL] [--env-var NAME]... [--] [COMMAND [ARG...]]",
+		Description: "Runs COMMAND (default $SHELL) with the key in TOLOKA_API_KEY (or in each\n" +
+			"--env-var NAME instead), TOLOKA_ENV and TOLOKA_VAULT_LABEL; other Toloka key\n" +
+			"variables are removed. Without --, the first argument is LABEL and the rest\n" +
+			"is COMMAND, untouched. On Unix vault replaces itself with COMMAND, so its\n" +
+			"exit status and signals are COMMAND's own.\n\n" +
+			"Examples:\n" +
+			"  vault exec main -- python pipeline.py\n" +
+			"  vault exec -- python pipeline.py          # the default key\n" +
+			"  vault exec ci --env-var TOLOKA_TOKEN -- pytest",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "env-var", Usage: "put the key in the variable `NAME` instead of TOLOKA_API_KEY (repeatable)"},
+		},
+		SkipFlagParsing: true,
+		Action:          runExec,
+	}
+}
+
+// execArgs is the parsed command line of exec.
+type execArgs struct {
+	label   string
+	vars    []string
+	command []string
+	help    bool
+}
+
+func parseExecArgs(args []string) (execArgs, error) {
+	var a execArgs
+	dash := -1
+	for i, s := range args {
+		if s == "--" {
+			dash = i
+			break
+		}
+	}
+	before := args
+	if dash >= 0 {
+		before, a.command = args[:dash], args[dash+1:]
+	}
+	for i := 0; i < len(before); i++ {
+		s := before[i]
+		switch {
+		case s == "-h" || s == "--help":
+			a.help = true
+		case s == "--env-var" || s == "-env-var":
+			if i+1 >= len(before) {
+				return a, usageErr("--env-var needs a NAME")
+			}
+			i++
+			a.vars = append(a.vars, before[i])
+		case strings.HasPrefix(s, "--env-var=") || strings.HasPrefix(s, "-env-var="):
+			a.vars = append(a.vars, s[strings.IndexByte(s, '=')+1:])
+		case strings.HasPrefix(s, "-") && len(s) > 1:
+			return a, usageErr("exec: unknown flag %s", s)
+		default:
+			if a.label != "" {
+				// Two positional arguments before "--".
+				return a, usageErr("exec takes at most one LABEL before --; got %q and %q", a.label, s)
+			}
+			a.label = s
+			if dash < 0 {
+				a.command = before[i+1:]
+				return a, nil
+			}
+		}
+	}
+	return a, nil
+}
+
+func runExec(c *cli.Context) error {
+	a, err := parseExecArgs(c.Args().Slice())
+	if err != nil {
+		return withHint(err, "usage: "+c.Command.UsageText)
+	}
+	if a.help {
+		return cli.ShowCommandHelp(c, "exec")
+	}
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	e := cfg.e
+	if l := e.getenv("TOLOKA_VAULT_LABEL"); l != "" {
+		return withHint(usageErr("already inside `vault exec` (TOLOKA_VAULT_LABEL=%s); nesting is refused", l),
+			"exit the inner shell first, or unset TOLOKA_VAULT_LABEL if you know it is stale")
+	}
+	vars := a.vars
+	if len(vars) == 0 {
+		vars = []string{"TOLOKA_API_KEY"}
+	}
+	for _, n := range vars {
+		if !validEnvName(n) {
+			return usageErr("--env-var %q is not a valid variable name (letters, digits and _, not starting with a digit)", n)
+		}
+		if n == "TOLOKA_ENV" || n == "TOLOKA_VAULT_LABEL" {
+			return usageErr("--env-var %s would be overwritten by vault", n)
+		}
+	}
+	v := cfg.vault()
+	snap, err := v.List()
+	if err != nil {
+		return err
+	}
+	label, err := snap.Resolve(a.label, e.getenv("TOLOKA_VAULT_DEFAULT"))
+	if err != nil {
+		if a.label != "" && errors.Is(err, vault.ErrNotFound) && len(a.command) > 0 && !strings.Contains(strings.Join(c.Args().Slice(), " "), "--") {
+			return withHint(err, fmt.Sprintf("to run %s with the default key: vault exec -- %s", a.label, strings.Join(append([]string{a.label}, a.command...), " ")))
+		}
+		return err
+	}
+	argv := a.command
+	if len(argv) == 0 {
+		sh := e.getenv("SHELL")
+		if sh == "" {
+			sh = "/bin/sh"
+		}
+		argv = []string{sh}
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		code := exitNotFound
+		if errors.Is(err, fs.ErrPermission) {
+			code = exitCannotExec
+		}
+		return &exitError{code: code, err: fmt.Errorf("cannot run %s: %w", argv[0], unwrapExec(err))}
+	}
+	en := snap.Find(label)
+	if err := cfg.needPassphrase([]*vault.Entry{en}); err != nil {
+		return err
+	}
+	key, err := v.Secret(cmdContext(c), snap, label)
+	if err != nil {
+		return withHint(fmt.Errorf("%w; %s was not run", err, argv[0]), "run `vault doctor` to compare the index with the backends")
+	}
+	envv := childEnv(e.environ(), vars, key.Reveal(), en.Env, label)
+	return execve(e, path, argv, envv)
+}
+
+// unwrapExec drops exec's repetition of the name.
+func unwrapExec(err error) error {
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		return ee.Err
+	}
+	return err
+}
+
+// childEnv is the parent's environment without stale key variables, plus
+// the key, TOLOKA_ENV and TOLOKA_VAULT_LABEL.
+func childEnv(parent, vars []string, key, tolokaEnv, label string) []string {
+	drop := map[string]bool{"TOLOKA_ENV": true, "TOLOKA_VAULT_LABEL": true}
+	for _, n := range staleVars {
+		drop[n] = true
+	}
+	for _, n := range vars {
+		drop[n] = true
+	}
+	out := make([]string, 0, len(parent)+len(vars)+2)
+	for _, kv := range parent {
+		name, _, _ := strings.Cut(kv, "=")
+		if !drop[name] {
+			out = append(out, kv)
+		}
+	}
+	for _, n := range vars {
+		out = append(out, n+"="+key)
+	}
+	return append(out, "TOLOKA_ENV="+tolokaEnv, "TOLOKA_VAULT_LABEL="+label)
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/toloka-vault/vault/vault"
+)
+
+func listCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "list",
+		Aliases:   []string{"ls"},
+		Usage:     "show the stored keys (reads the index only)",
+		UsageText: "vault list [--json]",
+		Description: "Shows every key with its environment, the first characters Toloka's web UI\n" +
+			"shows, and the last verification. Never reads the keychain (no unlock\n" +
+			"prompts) and never uses the network. The default key is marked with *.\n\n" +
+			"Examples:\n" +
+			"  vault list\n" +
+			"  vault list --json | jq -r '.[].label'",
+		Flags:  []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print a JSON array (see docs/json.md)"}},
+		Action: runList,
+	}
+}
+
+func runList(c *cli.Context) error {
+	if c.NArg() != 0 {
+		return usageError(c, "list takes no arguments")
+	}
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	snap, err := cfg.vault().List()
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return writeJSON(cfg.e.stdout, listJSON(snap))
+	}
+	if len(snap.Entries) == 0 {
+		fmt.Fprintln(cfg.e.stderr, "no keys yet: add one with `vault add LABEL`")
+		return nil
+	}
+	return listTable(cfg.e.stdout, snap, cfg.e.now())
+}
+
+func listTable(w io.Writer, snap *vault.Snapshot, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  LABEL\tENV\tPREFIX\tADDED\tVERIFIED\tSTATUS\tACCOUNT")
+	for _, e := range snap.Entries {
+		mark := " "
+		if e.Label == snap.Default {
+			mark = "*"
+		}
+		status := string(e.Status)
+		if e.Error != "" {
+			status += " (last check: no answer)"
+		}
+		fmt.Fprintf(tw, "%s %s\t%s\t%s***\t%s\t%s\t%s\t%s\n", mark, e.Label, e.Env, e.Prefix,
+			e.AddedAt.Local().Format("2006-01-02"), ago(e.VerifiedAt, now), status, accountName(e.Account))
+	}
+	return tw.Flush()
+}
+
+func accountName(a *vault.Account) string {
+	if a == nil {
+		return "-"
+	}
+	if a.Name != "" {
+		return a.Name
+	}
+	return a.ID
+}
+
+// ago says how long ago t was, the way a person reads it.
+func ago(t *time.Time, now time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	d := now.Sub(*t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d/time.Hour))
+	case d < 60*24*time.Hour:
+		return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
+	}
+	return t.Local().Format("2006-01-02")
+}
+
+// jsonEntry is one element of `list --json`: exactly the keys of SPEC.md.
+type jsonEntry struct {
+	Label      string         `json:"label"`
+	Env        string         `json:"env"`
+	Prefix     string         `json:"prefix"`
+	Scheme     string         `json:"scheme"`
+	Backend    string         `json:"backend"`
+	AddedAt    *string        `json:"added_at"`
+	VerifiedAt *string        `json:"verified_at"`
+	CheckedAt  *string        `json:"checked_at"`
+	Status     string         `json:"status"`
+	Error      string         `json:"error"`
+	Account    *vault.Account `json:"account"`
+	Default    bool           `json:"default"`
+}
+
+func listJSON(s *vault.Snapshot) []jsonEntry {
+	out := make([]jsonEntry, 0, len(s.Entries))
+	for _, e := range s.Entries {
+		added := e.AddedAt
+		out = append(out, jsonEntry{
+			Label: e.Label, Env: e.Env, Prefix: e.Prefix, Scheme: e.Scheme, Backend: e.Backend,
+			AddedAt: rfc3339(&added), VerifiedAt: rfc3339(e.VerifiedAt), CheckedAt: rfc3339(e.CheckedAt),
+			Status: string(e.Status), Error: e.Error, Account: e.Account, Default: e.Label == s.Default,
+		})
+	}
+	return out
+}
+
+func rfc3339(t *time.Time) *string {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	s := t.UTC().Format(time.RFC3339)
+	return &s
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/toloka-vault/vault/vault"
+)
+
+func renameCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "rename",
+		Usage:       "give a key another label",
+		UsageText:   "vault rename OLD NEW",
+		Description: "Moves the secret to the new label; the default follows.\n\nExample:\n  vault rename main prod",
+		Action:      runRename,
+	}
+}
+
+func runRename(c *cli.Context) error {
+	if c.NArg() != 2 {
+		return usageError(c, "rename takes OLD and NEW")
+	}
+	from, to := c.Args().Get(0), c.Args().Get(1)
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	v := cfg.vault()
+	snap, err := v.List()
+	if err != nil {
+		return err
+	}
+	if en := snap.Find(from); en != nil {
+		if err := cfg.needPassphrase([]*vault.Entry{en}); err != nil {
+			return err
+		}
+	}
+	if err := v.Rename(cmdContext(c), from, to); err != nil {
+		return err
+	}
+	fmt.Fprintf(cfg.e.stdout, "renamed %s to %s\n", from, to)
+	return nil
+}

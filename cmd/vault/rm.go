@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/toloka-vault/vault/vault"
+)
+
+func rmCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "rm",
+		Aliases:   []string{"remove"},
+		Usage:     "remove keys from the vault",
+		UsageText: "vault rm LABEL... [--yes]",
+		Description: "Deletes each secret from its backend, then its index entry. Asks first on a\n" +
+			"terminal; elsewhere needs --yes. The key still exists on Toloka: delete it\n" +
+			"in the web UI (Profile → Integrations) if it is no longer needed.\n\n" +
+			"Examples:\n" +
+			"  vault rm old\n" +
+			"  vault rm ci-1 ci-2 --yes",
+		Flags:  []cli.Flag{&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask"}},
+		Action: runRm,
+	}
+}
+
+func runRm(c *cli.Context) error {
+	if c.NArg() == 0 {
+		return usageError(c, "rm needs at least one LABEL")
+	}
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	e := cfg.e
+	v := cfg.vault()
+	snap, err := v.List()
+	if err != nil {
+		return err
+	}
+	labels := c.Args().Slice()
+	var entries []*vault.Entry
+	for _, l := range labels {
+		if err := vault.CheckLabel(l); err != nil {
+			return err
+		}
+		en := snap.Find(l)
+		if en == nil {
+			return fmt.Errorf("%w %q; nothing was removed", vault.ErrNotFound, l)
+		}
+		entries = append(entries, en)
+	}
+	if !c.Bool("yes") {
+		if !e.interactive() {
+			return withHint(usageErr("rm needs --yes when standard input is not a terminal"), "run `vault rm LABEL --yes`")
+		}
+		for _, en := range entries {
+			ok, err := confirm(e, fmt.Sprintf("Remove %s (%s***, %s)?", en.Label, en.Prefix, en.Env))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return usageErr("nothing was removed")
+			}
+		}
+	}
+	if err := cfg.needPassphrase(entries); err != nil {
+		return err
+	}
+	for _, en := range entries {
+		if _, err := v.Remove(cmdContext(c), en.Label); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "removed %s (%s***)\n", en.Label, en.Prefix)
+	}
+	fmt.Fprintln(e.stderr, "note: the key still exists on Toloka; delete it in the web UI (Profile → Integrations) if it is no longer needed")
+	return nil
+}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/toloka-vault/vault/vault"
+	"github.com/toloka-vault/vault/verify"
+)
+
+func verifyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "verify",
+		Usage:     "check keys against the Toloka API",
+		UsageText: "vault verify [LABEL...] [--stale DURATION] [--concurrency N] [--timeout D] [--json]",
+		Description: "Asks Toloka (GET /api/v1/requester) whether each key is still accepted and\n" +
+			"records the answer in the index. Exit status: 3 if any key was rejected or\n" +
+			"denied, 1 if a secret could not be read, 4 if Toloka gave no answer for\n" +
+			"some, 0 when all are valid.\n\n" +
+			"Examples:\n" +
+			"  vault verify\n" +
+			"  vault verify main\n" +
+			"  vault verify --stale 24h      # from cron: only keys not checked for a day",
+		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "stale", Usage: "check only keys not checked within `DURATION`"},
+			&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "requests in flight at once"},
+			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "timeout of one request"},
+			&cli.BoolFlag{Name: "json", Usage: "print a JSON array (see docs/json.md)"},
+		},
+		Action: runVerify,
+	}
+}
+
+// verifyResult is one element of `verify --json`.
+type verifyResult struct {
+	Label      string         `json:"label"`
+	Env        string         `json:"env"`
+	Status     string         `json:"status"`
+	Account    *vault.Account `json:"account"`
+	Balance    *float64       `json:"balance"`
+	HTTPStatus int            `json:"http_status"`
+	RequestID  string         `json:"request_id"`
+	Error      string         `json:"error"`
+	CheckedAt  *string        `json:"checked_at"`
+
+	checked  verify.Status
+	readFail bool
+}
+
+func runVerify(c *cli.Context) error {
+	n := c.Int("concurrency")
+	if n < 1 || n > 64 {
+		return usageError(c, "--concurrency %d: use 1 to 64", n)
+	}
+	if c.Duration("timeout") <= 0 {
+		return usageError(c, "--timeout must be positive")
+	}
+	if c.IsSet("stale") && c.Duration("stale") <= 0 {
+		return usageError(c, "--stale must be positive")
+	}
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	e := cfg.e
+	v := cfg.vault()
+	snap, err := v.List()
+	if err != nil {
+		return err
+	}
+	entries := snap.Entries
+	if c.NArg() > 0 {
+		entries = nil
+		for _, l := range c.Args().Slice() {
+			if err := vault.CheckLabel(l); err != nil {
+				return err
+			}
+			en := snap.Find(l)
+			if en == nil {
+				return fmt.Errorf("%w %q", vault.ErrNotFound, l)
+			}
+			entries = append(entries, en)
+		}
+	}
+	if c.IsSet("stale") {
+		cut := e.now().Add(-c.Duration("stale"))
+		var keep []*vault.Entry
+		for _, en := range entries {
+			if en.CheckedAt == nil || en.CheckedAt.Before(cut) {
+				keep = append(keep, en)
+			}
+		}
+		entries = keep
+	}
+	if err := cfg.needPassphrase(entries); err != nil {
+		return err
+	}
+	tol, err := newToloka(e, c.Duration("timeout"))
+	if err != nil {
+		return err
+	}
+	results := verifyAll(cmdContext(c), cfg, v, snap, tol, entries, n)
+	if c.Bool("json") {
+		if results == nil {
+			results = []*verifyResult{}
+		}
+		if err := writeJSON(e.stdout, results); err != nil {
+			return err
+		}
+	} else if len(results) > 0 {
+		verifyTable(e.stdout, results)
+	} else {
+		fmt.Fprintln(e.stderr, "nothing to verify")
+	}
+	return verifyExit(results)
+}
+
+// verifyAll checks entries with at most n requests in flight, recording
+// each result in the index as it arrives.
+func verifyAll(ctx context.Context, cfg *config, v *vault.Vault, snap *vault.Snapshot, tol *toloka, entries []*vault.Entry, n int) []*verifyResult {
+	e := cfg.e
+	results := make([]*verifyResult, len(entries))
+	progress := e.terminal(e.stderrFD)
+	var mu sync.Mutex // one index writer in this process at a time
+	done := 0
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for i, en := range entries {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r := verifyOne(ctx, v, snap, tol, en)
+			mu.Lock()
+			defer mu.Unlock()
+			if !r.readFail {
+				at := tol.now().UTC()
+				o := outcome{env: en.Env, res: verify.Result{Status: r.checked, Err: r.Error}}
+				ch := o.check(at)
+				if r.Account != nil {
+					ch.Account = r.Account
+				}
+				updated, err := v.Record(en.Label, en.Fingerprint, ch)
+				switch {
+				case err != nil:
+					r.Error = joinErr(r.Error, "not recorded: "+err.Error())
+				case updated != nil:
+					r.Status = string(updated.Status)
+					r.CheckedAt = rfc3339(updated.CheckedAt)
+				}
+				if ch.Status == "" {
+					r.Error = ch.Error
+				}
+			}
+			results[i] = r
+			done++
+			if progress {
+				fmt.Fprintf(e.stderr, "\rverified %d/%d", done, len(entries))
+			}
+		}()
+	}
+	wg.Wait()
+	if progress && len(entries) > 0 {
+		fmt.Fprint(e.stderr, "\r\033[K")
+	}
+	return results
+}
+
+func verifyOne(ctx context.Context, v *vault.Vault, snap *vault.Snapshot, tol *toloka, en *vault.Entry) *verifyResult {
+	r := &verifyResult{Label: en.Label, Env: en.Env, Status: string(en.Status), CheckedAt: rfc3339(en.CheckedAt)}
+	key, err := v.Secret(ctx, snap, en.Label)
+	if err != nil {
+		r.readFail = true
+		r.Error = err.Error()
+		return r
+	}
+	res := tol.client.Check(ctx, tol.bases[en.Env], key.Reveal())
+	r.checked = res.Status
+	r.HTTPStatus = res.HTTPStatus
+	r.RequestID = res.RequestID
+	r.Balance = res.Balance
+	r.Error = res.Err
+	if res.Status != verify.NoAnswer {
+		r.Error = ""
+	}
+	if a := res.Account; a != nil {
+		r.Account = &vault.Account{ID: a.ID, Name: a.Name, CompanyID: a.CompanyID}
+	}
+	return r
+}
+
+func joinErr(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+func verifyTable(w io.Writer, results []*verifyResult) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LABEL\tENV\tRESULT\tACCOUNT\tDETAIL")
+	for _, r := range results {
+		result := string(r.checked)
+		detail := r.Error
+		switch {
+		case r.readFail:
+			result = "unreadable"
+		case r.checked == verify.NoAnswer:
+			result = "no answer"
+		}
+		if detail == "" && r.Balance != nil {
+			detail = fmt.Sprintf("balance %.2f", *r.Balance)
+		}
+		if detail == "" {
+			detail = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Label, r.Env, result, accountName(r.Account), detail)
+	}
+	_ = tw.Flush()
+}
+
+// verifyExit: 3 any rejected or denied; 1 a secret unreadable; 4 some
+// without an answer; 0 all valid.
+func verifyExit(results []*verifyResult) error {
+	code := exitOK
+	rank := map[int]int{exitOK: 0, exitNoAnswer: 1, exitFailure: 2, exitRejected: 3}
+	for _, r := range results {
+		c := exitOK
+		switch {
+		case r.readFail:
+			c = exitFailure
+		case r.checked == verify.Invalid || r.checked == verify.Denied:
+			c = exitRejected
+		case r.checked == verify.NoAnswer:
+			c = exitNoAnswer
+		}
+		if rank[c] > rank[code] {
+			code = c
+		}
+	}
+	if code == exitOK {
+		return nil
+	}
+	return silent{code: code}
+}

@@ -1,0 +1,410 @@
+package keyring
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+)
+
+// ErrFileBusy means another process held the file backend's lock for longer
+// than the lock timeout.
+var ErrFileBusy = errors.New("the file backend is busy")
+
+const (
+	// fileFormatVersion is the version of the JSON document inside the age
+	// encryption.
+	fileFormatVersion = 1
+	// ageMagic starts every binary (not armored) age file.
+	ageMagic = "age-encryption.org/v1\n"
+	// maxPlaintext bounds what a decryption may produce: 50 keys of 4 KiB fit
+	// many times over, and a damaged or hostile file cannot exhaust memory.
+	maxPlaintext = 16 << 20
+	// defaultLockTimeout is used when FileOptions.LockTimeout is zero.
+	defaultLockTimeout = 10 * time.Second
+	// lockPoll is how often a busy lock is tried again.
+	lockPoll = 15 * time.Millisecond
+)
+
+// FileOptions configures a File.
+type FileOptions struct {
+	// Path is the encrypted file, e.g. <dir>/keys.age. Its directory must
+	// exist. The lock file is Path + ".lock".
+	Path string
+	// Passphrase is called lazily, at most once per File, and only when the
+	// file must be read or created. It may return ErrNoPassphrase.
+	Passphrase func() (string, error)
+	// WorkFactor is the scrypt log2 work factor for new encryptions; 0 means
+	// age's default (18, about a second). Tests set a low one.
+	WorkFactor int
+	// LockTimeout bounds the wait for another process's lock on the file;
+	// 0 means 10s.
+	LockTimeout time.Duration
+}
+
+// File is a Store that keeps every secret in one age-encrypted file (scrypt
+// passphrase recipient). The plaintext, which never touches the disk, is the
+// JSON document {"version":1,"secrets":{"label":"key",...}}.
+//
+// Every call reads the file again, because another process may have changed
+// it, so each call that reads costs one scrypt (about a second at the default
+// work factor) and each Set or Delete costs a second one to encrypt. Only the
+// passphrase is remembered between calls.
+//
+// Writers take an exclusive lock on Path + ".lock" and replace the file by an
+// atomic rename, so concurrent processes lose nothing and a reader sees either
+// the old file or the new one. A File is safe for concurrent use.
+type File struct {
+	path        string
+	passphrase  func() (string, error)
+	workFactor  int
+	lockTimeout time.Duration
+
+	mu       sync.Mutex // guards the fields below
+	passDone bool
+	pass     string
+	passErr  error
+
+	// beforeRename, when set (by tests), runs after the temporary file is
+	// written and before it replaces Path; an error aborts the write.
+	beforeRename func(tmp string) error
+}
+
+// NewFile returns a File configured by opts. It touches nothing on disk.
+func NewFile(opts FileOptions) *File {
+	t := opts.LockTimeout
+	if t <= 0 {
+		t = defaultLockTimeout
+	}
+	return &File{
+		path:        opts.Path,
+		passphrase:  opts.Passphrase,
+		workFactor:  opts.WorkFactor,
+		lockTimeout: t,
+	}
+}
+
+// Path returns the encrypted file's path.
+func (f *File) Path() string { return f.path }
+
+// Exists reports whether the file exists. It needs no passphrase.
+func (f *File) Exists() bool {
+	_, err := os.Stat(f.path)
+	return err == nil
+}
+
+// Set implements Store. The first Set creates the file, encrypted with the
+// passphrase.
+func (f *File) Set(ctx context.Context, label string, s Secret) error {
+	return f.update(ctx, func(m map[string]string) (bool, error) {
+		m[label] = s.Reveal()
+		return true, nil
+	})
+}
+
+// Get implements Store. A missing file holds no secret: ErrNotFound, and no
+// passphrase is asked.
+func (f *File) Get(ctx context.Context, label string) (Secret, error) {
+	m, err := f.read(ctx)
+	if err != nil {
+		return Secret{}, err
+	}
+	v, ok := m[label]
+	if !ok {
+		return Secret{}, ErrNotFound
+	}
+	return NewSecret(v), nil
+}
+
+// Delete implements Store. A missing file gives ErrNotFound without asking
+// for the passphrase.
+func (f *File) Delete(ctx context.Context, label string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !f.Exists() {
+		return ErrNotFound
+	}
+	return f.update(ctx, func(m map[string]string) (bool, error) {
+		if _, ok := m[label]; !ok {
+			return false, ErrNotFound
+		}
+		delete(m, label)
+		return true, nil
+	})
+}
+
+// Labels returns the labels held, sorted. A missing file holds none (and no
+// passphrase is asked).
+func (f *File) Labels(ctx context.Context) ([]string, error) {
+	m, err := f.read(ctx)
+	if errors.Is(err, ErrNotFound) {
+		return []string{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(m)), nil
+}
+
+// IsAgeFile reports whether the file at path starts like a binary age file.
+// It reads only the first line and needs no passphrase.
+func IsAgeFile(path string) (bool, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer fh.Close()
+	buf := make([]byte, len(ageMagic))
+	if _, err := io.ReadFull(fh, buf); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return false, nil
+		}
+		return false, err
+	}
+	return string(buf) == ageMagic, nil
+}
+
+// getPassphrase calls the Passphrase function the first time only and
+// remembers its answer, error included.
+func (f *File) getPassphrase() (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.passDone {
+		f.passDone = true
+		switch {
+		case f.passphrase == nil:
+			f.passErr = ErrNoPassphrase
+		default:
+			f.pass, f.passErr = f.passphrase()
+			if f.passErr == nil && f.pass == "" {
+				f.passErr = fmt.Errorf("empty passphrase: %w", ErrNoPassphrase)
+			}
+		}
+	}
+	return f.pass, f.passErr
+}
+
+// read returns the secrets in the file, or ErrNotFound when there is no file.
+func (f *File) read(ctx context.Context) (map[string]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !f.Exists() {
+		return nil, ErrNotFound
+	}
+	pass, err := f.getPassphrase()
+	if err != nil {
+		return nil, err
+	}
+	// The shared lock is held only while the bytes are read: the rename makes
+	// them a consistent snapshot, and decrypting needs no lock.
+	unlock, err := f.lock(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(f.path)
+	unlock()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the file backend: %w", err)
+	}
+	return f.decrypt(data, pass)
+}
+
+// update applies change to the secrets under the exclusive lock and writes
+// them back when change reports a modification. A missing file starts empty.
+func (f *File) update(ctx context.Context, change func(map[string]string) (bool, error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if f.workFactor < 0 || f.workFactor > 30 {
+		return fmt.Errorf("scrypt work factor %d is outside 1..30", f.workFactor)
+	}
+	// Asked before locking: a person typing must not keep other processes
+	// waiting.
+	pass, err := f.getPassphrase()
+	if err != nil {
+		return err
+	}
+	unlock, err := f.lock(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	m := map[string]string{}
+	data, err := os.ReadFile(f.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("read the file backend: %w", err)
+	default:
+		if m, err = f.decrypt(data, pass); err != nil {
+			return err
+		}
+	}
+	changed, err := change(m)
+	if err != nil || !changed {
+		return err
+	}
+	// The decryption may have been long; a caller that gave up meanwhile
+	// gets the old state rather than a change it no longer expects.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return f.write(m, pass)
+}
+
+// lock takes the lock file, shared or exclusive, polling until it is free,
+// the lock timeout passes or ctx is done. The returned function releases it.
+func (f *File) lock(ctx context.Context, exclusive bool) (func(), error) {
+	name := f.path + ".lock"
+	timer := time.NewTimer(f.lockTimeout)
+	defer timer.Stop()
+	tick := time.NewTicker(lockPoll)
+	defer tick.Stop()
+	for {
+		unlock, ok, err := tryLock(name, exclusive)
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", name, err)
+		}
+		if ok {
+			return unlock, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for %s: %w", name, ctx.Err())
+		case <-timer.C:
+			return nil, fmt.Errorf("another vault process holds %s (waited %s); try again when it has finished: %w",
+				name, f.lockTimeout, ErrFileBusy)
+		case <-tick.C:
+		}
+	}
+}
+
+// fileDoc is the plaintext inside the age encryption.
+type fileDoc struct {
+	Version int               `json:"version"`
+	Secrets map[string]string `json:"secrets"`
+}
+
+// decrypt opens data with the passphrase. Errors never quote the plaintext.
+func (f *File) decrypt(data []byte, pass string) (map[string]string, error) {
+	id, err := age.NewScryptIdentity(pass)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoPassphrase, err)
+	}
+	if f.workFactor > 22 {
+		// age refuses more than 2^22 by default; accept what we write.
+		id.SetMaxWorkFactor(f.workFactor)
+	}
+	r, err := age.Decrypt(bytes.NewReader(data), id)
+	if err != nil {
+		var noMatch *age.NoIdentityMatchError
+		if errors.As(err, &noMatch) {
+			if slices.Contains(noMatch.StanzaTypes, "scrypt") {
+				return nil, fmt.Errorf("cannot decrypt %s: %w", f.path, ErrBadPassphrase)
+			}
+			return nil, fmt.Errorf("%s is an age file not encrypted with a passphrase; move it away or restore it from a backup", f.path)
+		}
+		return nil, fmt.Errorf("%s is damaged or not an age file (%v); move it away or restore it from a backup", f.path, err)
+	}
+	plain, err := io.ReadAll(io.LimitReader(r, maxPlaintext+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s is damaged (%v); move it away or restore it from a backup", f.path, err)
+	}
+	if len(plain) > maxPlaintext {
+		return nil, fmt.Errorf("%s decrypts to more than %d bytes; it was not written by vault", f.path, maxPlaintext)
+	}
+	var doc fileDoc
+	// The JSON error is dropped on purpose: it may quote decrypted bytes.
+	if json.Unmarshal(plain, &doc) != nil {
+		return nil, fmt.Errorf("%s decrypts to something that is not a vault document; it was not written by vault", f.path)
+	}
+	if doc.Version != fileFormatVersion {
+		return nil, fmt.Errorf("%s has format version %d, this vault reads version %d; upgrade vault", f.path, doc.Version, fileFormatVersion)
+	}
+	if doc.Secrets == nil {
+		doc.Secrets = map[string]string{}
+	}
+	return doc.Secrets, nil
+}
+
+// write encrypts m to a temporary file beside Path and renames it over Path.
+// The plaintext only ever exists in memory and inside the age stream.
+func (f *File) write(m map[string]string, pass string) (err error) {
+	plain, err := json.Marshal(fileDoc{Version: fileFormatVersion, Secrets: m})
+	if err != nil {
+		return fmt.Errorf("encode the file backend: %w", err)
+	}
+	rcpt, err := age.NewScryptRecipient(pass)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNoPassphrase, err)
+	}
+	if f.workFactor > 0 {
+		rcpt.SetWorkFactor(f.workFactor)
+	}
+
+	dir, base := filepath.Split(f.path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write the file backend: %w", err)
+	}
+	tmpName := tmp.Name()
+	renamed := false
+	defer func() {
+		if err != nil && !renamed {
+			_ = tmp.Close()
+			_ = os.Remove(tmpName)
+		}
+	}()
+	if err = tmp.Chmod(0o600); err != nil {
+		return fmt.Errorf("write the file backend: %w", err)
+	}
+	w, err := age.Encrypt(tmp, rcpt)
+	if err != nil {
+		return fmt.Errorf("encrypt the file backend: %w", err)
+	}
+	if _, err = w.Write(plain); err != nil {
+		return fmt.Errorf("write the file backend: %w", err)
+	}
+	if err = w.Close(); err != nil {
+		return fmt.Errorf("write the file backend: %w", err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("write the file backend: %w", err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("write the file backend: %w", err)
+	}
+	if f.beforeRename != nil {
+		if err = f.beforeRename(tmpName); err != nil {
+			return err
+		}
+	}
+	if err = os.Rename(tmpName, f.path); err != nil {
+		return fmt.Errorf("replace %s: %w", f.path, err)
+	}
+	renamed = true
+	if serr := syncDir(dir); serr != nil {
+		return fmt.Errorf("%s was replaced but its directory could not be synced: %w", f.path, serr)
+	}
+	return nil
+}
