@@ -1,0 +1,34 @@
+package main
+
+import (
+	"os"
+	"syscall"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain lets the test binary act as vault: in testscript scripts (the
+// command "vault"), and for Go tests that start os.Args[0] with
+// VAULT_TEST_MAIN=1.
+func TestMain(m *testing.M) {
+	if os.Getenv("VAULT_TEST_MAIN") == "1" {
+		os.Exit(run(os.Args, systemEnv()))
+	}
+	testscript.Main(m, map[string]func(){
+		"vault": func() { os.Exit(run(os.Args, systemEnv())) },
+	})
+}
+
+// The test binary, and only it, has a fault point: VAULT_TEST_FAULT=step
+// kills the process with SIGKILL when a write reaches that step (see
+// vault.Vault.Fault), and a cheap scrypt for the file backend.
+func init() {
+	testFileWorkFactor = 10
+	faultHook = func(step string) {
+		if os.Getenv("VAULT_TEST_FAULT") == step {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
+}
