@@ -56,6 +56,8 @@ func Hint(err error) string {
 		return "run `vault doctor` to compare the index with the backends"
 	case errors.Is(err, ErrBadPassphrase):
 		return "check TOLOKA_VAULT_PASSPHRASE or TOLOKA_VAULT_PASSPHRASE_FILE"
+	case errors.Is(err, ErrFileBusy):
+		return "another vault command is writing the file backend; try again when it has finished"
 	case errors.Is(err, ErrNoPassphrase):
 		return "set TOLOKA_VAULT_PASSPHRASE or TOLOKA_VAULT_PASSPHRASE_FILE, or run on a terminal"
 	}
