@@ -208,10 +208,7 @@ func (c *Client) check(ctx context.Context, base, key string) Result {
 	u = u.JoinPath(requesterPath)
 	target := u.String()
 
-	tries := max(c.Tries, 1)
-	if c.Tries == 0 {
-		tries = 3
-	}
+	tries := max(orDefault(c.Tries, 3), 1)
 	timeout := orDefault(c.Timeout, 10*time.Second)
 	sleep := c.Sleep
 	if sleep == nil {

@@ -1,0 +1,540 @@
+// Package vault keeps Toloka API keys: the secret in a keyring.Store, and
+// what is safe to show (label, prefix, fingerprint, verification) in a bbolt
+// index. Every write that spans the two stores records a pending entry
+// first, so that a crash leaves either the old state or the new one and
+// Doctor can tell which.
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/toloka-vault/vault/keyring"
+)
+
+// DefaultService is the keychain service of the vault in the default
+// directory (Python's keyring.get_password("toloka-vault", label) reads it).
+const DefaultService = "toloka-vault"
+
+// DefaultLockTimeout bounds the wait for another process's index lock.
+const DefaultLockTimeout = 10 * time.Second
+
+// DefaultStaleAfter is how old a pending entry of a live process must be
+// before another process may take it over.
+const DefaultStaleAfter = 5 * time.Minute
+
+var (
+	// ErrNotFound means no entry has that label.
+	ErrNotFound = errors.New("no such key")
+	// ErrExists means the label is already taken.
+	ErrExists = errors.New("label already in use")
+	// ErrFull means the vault holds MaxLabels keys already.
+	ErrFull = errors.New("the vault is full")
+	// ErrDuplicate means the same key is stored under another label.
+	ErrDuplicate = errors.New("this key is already stored")
+	// ErrNoLabel means no label was given and none could be chosen.
+	ErrNoLabel = errors.New("no key chosen")
+	// ErrBusyEntry means another process is in the middle of writing the entry.
+	ErrBusyEntry = errors.New("the key is being changed by another vault process")
+	// ErrMismatch means the backend holds a secret other than the one indexed.
+	ErrMismatch = errors.New("the stored secret does not match the index")
+	// ErrSame means an operation would not change anything (rename to itself).
+	ErrSame = errors.New("nothing to change")
+)
+
+// Vault is one vault directory and the stores its entries live in.
+type Vault struct {
+	// Dir holds index.db (and the file backend).
+	Dir string
+	// Service is the keychain service recorded in a newly created index.
+	Service string
+	// Stores returns the store of a backend; service is the one recorded
+	// in the index.
+	Stores func(backend, service string) (keyring.Store, error)
+	// Now tells the time; nil means time.Now.
+	Now func() time.Time
+	// LockTimeout bounds the wait for another process's index lock.
+	LockTimeout time.Duration
+	// StaleAfter: see DefaultStaleAfter.
+	StaleAfter time.Duration
+	// Fault, when set (only by tests), is called at each step of a write
+	// with the step's name, so a test can stop the process there.
+	Fault func(step string)
+}
+
+func (v *Vault) now() time.Time {
+	if v.Now != nil {
+		return v.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (v *Vault) fault(step string) {
+	if v.Fault != nil {
+		v.Fault(step)
+	}
+}
+
+func (v *Vault) store(backend, service string) (keyring.Store, error) {
+	if service == "" {
+		service = v.Service
+		if service == "" {
+			service = DefaultService
+		}
+	}
+	return v.Stores(backend, service)
+}
+
+// Snapshot is the index as one read saw it.
+type Snapshot struct {
+	Entries []*Entry // visible entries, label order
+	Pending []*Entry // entries of unfinished writes
+	Default string
+	Service string
+}
+
+// List reads the index only (never a backend).
+func (v *Vault) List() (*Snapshot, error) {
+	var s Snapshot
+	err := v.view(func(t *tx) error {
+		all, err := t.all()
+		if err != nil {
+			return err
+		}
+		for _, e := range all {
+			if e.Hidden() {
+				s.Pending = append(s.Pending, e)
+			} else {
+				s.Entries = append(s.Entries, e)
+			}
+		}
+		s.Default = t.defaultLabel()
+		s.Service = t.service()
+		return nil
+	})
+	return &s, err
+}
+
+// Labels returns the visible labels.
+func (s *Snapshot) Labels() []string {
+	out := make([]string, len(s.Entries))
+	for i, e := range s.Entries {
+		out[i] = e.Label
+	}
+	return out
+}
+
+// Find returns the visible entry with that label, or nil.
+func (s *Snapshot) Find(label string) *Entry {
+	for _, e := range s.Entries {
+		if e.Label == label {
+			return e
+		}
+	}
+	return nil
+}
+
+// Resolve chooses the label exec and get use: the one given, else
+// fromEnv (TOLOKA_VAULT_DEFAULT), else the stored default, else the only key.
+func (s *Snapshot) Resolve(given, fromEnv string) (string, error) {
+	for _, l := range []string{given, fromEnv, s.Default} {
+		if l == "" {
+			continue
+		}
+		if err := CheckLabel(l); err != nil {
+			return "", err
+		}
+		if s.Find(l) == nil {
+			return "", s.notFound(l)
+		}
+		return l, nil
+	}
+	switch len(s.Entries) {
+	case 0:
+		return "", fmt.Errorf("%w: the vault is empty", ErrNoLabel)
+	case 1:
+		return s.Entries[0].Label, nil
+	}
+	return "", fmt.Errorf("%w: name one of %s, or set a default", ErrNoLabel, strings.Join(s.Labels(), ", "))
+}
+
+func (s *Snapshot) notFound(label string) error {
+	if len(s.Entries) == 0 {
+		return fmt.Errorf("%w %q: the vault is empty", ErrNotFound, label)
+	}
+	return fmt.Errorf("%w %q (have: %s)", ErrNotFound, label, strings.Join(s.Labels(), ", "))
+}
+
+// Secret reads the secret of a visible entry from its backend and checks it
+// against the fingerprint in the index.
+func (v *Vault) Secret(ctx context.Context, s *Snapshot, label string) (keyring.Secret, error) {
+	e := s.Find(label)
+	if e == nil {
+		return keyring.Secret{}, s.notFound(label)
+	}
+	st, err := v.store(e.Backend, s.Service)
+	if err != nil {
+		return keyring.Secret{}, err
+	}
+	sec, err := st.Get(ctx, label)
+	if err != nil {
+		return keyring.Secret{}, fmt.Errorf("read the secret of %q (%s backend): %w", label, e.Backend, err)
+	}
+	if Fingerprint(sec) != e.Fingerprint {
+		return keyring.Secret{}, fmt.Errorf("%q (%s backend): %w", label, e.Backend, ErrMismatch)
+	}
+	return sec, nil
+}
+
+// NewKey is a key to add or rotate in, with what the caller learned of it.
+type NewKey struct {
+	Secret  keyring.Secret
+	Scheme  string // "apikey" or "oauth"
+	Env     string
+	Backend string
+	Check   *Check // nil: not verified
+}
+
+func (v *Vault) newEntry(label string, k NewKey, added time.Time) *Entry {
+	e := &Entry{
+		Label:       label,
+		Env:         k.Env,
+		Prefix:      Prefix(k.Secret),
+		Fingerprint: Fingerprint(k.Secret),
+		Scheme:      k.Scheme,
+		Backend:     k.Backend,
+		AddedAt:     added,
+		Status:      Unverified,
+	}
+	if k.Check != nil {
+		e.apply(*k.Check)
+	}
+	return e
+}
+
+// stale reports whether a pending write was abandoned: its process is gone,
+// or it has been pending for longer than StaleAfter.
+func (v *Vault) stale(p *Pending) bool {
+	if p == nil {
+		return false
+	}
+	if p.PID == os.Getpid() {
+		return false
+	}
+	after := v.StaleAfter
+	if after <= 0 {
+		after = DefaultStaleAfter
+	}
+	return !processAlive(p.PID) || v.now().Sub(p.Since) > after
+}
+
+func (v *Vault) pending(op string) *Pending {
+	return &Pending{Op: op, Since: v.now(), PID: os.Getpid()}
+}
+
+// Add stores a new key under label: the entry is reserved as pending, the
+// secret written, then the entry committed. A failure after the reservation
+// undoes it.
+func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error) {
+	if err := CheckLabel(label); err != nil {
+		return nil, err
+	}
+	e := v.newEntry(label, k, v.now())
+	var service string
+	err := v.update(func(t *tx) error {
+		service = t.service()
+		all, err := t.all()
+		if err != nil {
+			return err
+		}
+		count := 0
+		for _, o := range all {
+			if o.Label == label {
+				if o.Pending != nil && o.Pending.Op == OpAdd && v.stale(o.Pending) {
+					continue // an abandoned add of this label: take it over
+				}
+				if o.Hidden() {
+					return fmt.Errorf("%w: %q", ErrBusyEntry, label)
+				}
+				return fmt.Errorf("%w: %q (use `vault rotate %s` to replace its key)", ErrExists, label, label)
+			}
+			count++
+			if o.Fingerprint == e.Fingerprint || o.Pending != nil && o.Pending.Next != nil && o.Pending.Next.Fingerprint == e.Fingerprint {
+				return fmt.Errorf("%w under the label %q", ErrDuplicate, o.Label)
+			}
+		}
+		if count >= MaxLabels {
+			return fmt.Errorf("%w: it holds %d keys, as many as one Toloka account may have; remove one with `vault rm LABEL`", ErrFull, MaxLabels)
+		}
+		reserved := *e
+		reserved.Pending = v.pending(OpAdd)
+		return t.put(&reserved)
+	})
+	if err != nil {
+		return nil, err
+	}
+	v.fault("add:reserved")
+	st, err := v.store(k.Backend, service)
+	if err == nil {
+		err = st.Set(ctx, label, k.Secret)
+	}
+	if err != nil {
+		v.unreserve(label)
+		return nil, err
+	}
+	v.fault("add:stored")
+	if err := v.update(func(t *tx) error { return t.put(e) }); err != nil {
+		// The index cannot take the entry: take the secret back out so
+		// that the two stores agree, and report the index error.
+		_ = st.Delete(context.WithoutCancel(ctx), label)
+		v.unreserve(label)
+		return nil, err
+	}
+	return e, nil
+}
+
+// unreserve drops a pending entry this process created.
+func (v *Vault) unreserve(label string) {
+	_ = v.update(func(t *tx) error {
+		o, err := t.get(label)
+		if err != nil || o == nil || o.Pending == nil || o.Pending.PID != os.Getpid() {
+			return err
+		}
+		return t.delete(label)
+	})
+}
+
+// Remove deletes the secret, then the entry; a secret already gone is not
+// an error. Removing the default unsets it.
+func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
+	var e *Entry
+	var service string
+	err := v.view(func(t *tx) error {
+		var err error
+		service = t.service()
+		e, err = t.get(label)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if e == nil || e.Hidden() && !v.stale(e.Pending) {
+		return nil, fmt.Errorf("%w %q", ErrNotFound, label)
+	}
+	st, err := v.store(e.Backend, service)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Delete(ctx, label); err != nil && !errors.Is(err, keyring.ErrNotFound) {
+		return nil, err
+	}
+	v.fault("rm:deleted")
+	err = v.update(func(t *tx) error {
+		if t.defaultLabel() == label {
+			if err := t.setDefault(""); err != nil {
+				return err
+			}
+		}
+		return t.delete(label)
+	})
+	return e, err
+}
+
+// Rename moves a key to a new label: the secret is written under the new
+// label, the index switched over, then the old secret removed.
+func (v *Vault) Rename(ctx context.Context, from, to string) error {
+	if err := CheckLabel(from); err != nil {
+		return err
+	}
+	if err := CheckLabel(to); err != nil {
+		return err
+	}
+	if from == to {
+		return fmt.Errorf("%w: %q is already called that", ErrSame, from)
+	}
+	var old *Entry
+	var service string
+	err := v.update(func(t *tx) error {
+		service = t.service()
+		var err error
+		if old, err = t.get(from); err != nil {
+			return err
+		}
+		if old == nil || old.Hidden() {
+			return fmt.Errorf("%w %q", ErrNotFound, from)
+		}
+		if old.Pending != nil {
+			return fmt.Errorf("%w: %q", ErrBusyEntry, from)
+		}
+		n, err := t.get(to)
+		if err != nil {
+			return err
+		}
+		if n != nil && !(n.Pending != nil && n.Pending.Op != OpRotate && v.stale(n.Pending)) {
+			return fmt.Errorf("%w: %q", ErrExists, to)
+		}
+		reserved := *old
+		reserved.Label = to
+		reserved.Pending = v.pending(OpRename)
+		reserved.Pending.From = from
+		return t.put(&reserved)
+	})
+	if err != nil {
+		return err
+	}
+	v.fault("rename:reserved")
+	st, err := v.store(old.Backend, service)
+	var sec keyring.Secret
+	if err == nil {
+		sec, err = st.Get(ctx, from)
+	}
+	if err == nil && Fingerprint(sec) != old.Fingerprint {
+		err = fmt.Errorf("%q: %w", from, ErrMismatch)
+	}
+	if err == nil {
+		err = st.Set(ctx, to, sec)
+	}
+	if err != nil {
+		v.unreserve(to)
+		return err
+	}
+	v.fault("rename:stored")
+	err = v.update(func(t *tx) error {
+		renamed := *old
+		renamed.Label = to
+		if err := t.put(&renamed); err != nil {
+			return err
+		}
+		if t.defaultLabel() == from {
+			if err := t.setDefault(to); err != nil {
+				return err
+			}
+		}
+		return t.delete(from)
+	})
+	if err != nil {
+		_ = st.Delete(context.WithoutCancel(ctx), to)
+		v.unreserve(to)
+		return err
+	}
+	v.fault("rename:indexed")
+	if err := st.Delete(ctx, from); err != nil && !errors.Is(err, keyring.ErrNotFound) {
+		return fmt.Errorf("renamed, but the old secret %q is still in the %s backend: %w", from, old.Backend, err)
+	}
+	return nil
+}
+
+// Rotate replaces the key of an existing entry, keeping its label, backend
+// and default. The entry is marked with the new fingerprint first, so that
+// a crash after the secret is replaced can be completed by Doctor.
+func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, error) {
+	var old, next *Entry
+	var service string
+	fp := Fingerprint(k.Secret)
+	err := v.update(func(t *tx) error {
+		service = t.service()
+		var err error
+		if old, err = t.get(label); err != nil {
+			return err
+		}
+		if old == nil || old.Hidden() {
+			return fmt.Errorf("%w %q", ErrNotFound, label)
+		}
+		if old.Pending != nil && !v.stale(old.Pending) {
+			return fmt.Errorf("%w: %q", ErrBusyEntry, label)
+		}
+		all, err := t.all()
+		if err != nil {
+			return err
+		}
+		for _, o := range all {
+			if o.Fingerprint == fp {
+				if o.Label == label {
+					return fmt.Errorf("%w: %q already holds this key", ErrSame, label)
+				}
+				return fmt.Errorf("%w under the label %q", ErrDuplicate, o.Label)
+			}
+		}
+		k.Backend = old.Backend
+		if k.Env == "" {
+			k.Env = old.Env
+		}
+		next = v.newEntry(label, k, v.now())
+		marked := *old
+		marked.Pending = v.pending(OpRotate)
+		marked.Pending.Next = next
+		return t.put(&marked)
+	})
+	if err != nil {
+		return nil, err
+	}
+	v.fault("rotate:marked")
+	st, err := v.store(old.Backend, service)
+	if err == nil {
+		err = st.Set(ctx, label, k.Secret)
+	}
+	if err != nil {
+		v.restore(old)
+		return nil, err
+	}
+	v.fault("rotate:stored")
+	err = v.update(func(t *tx) error { return t.put(next) })
+	if err != nil {
+		return nil, fmt.Errorf("the new key is stored but the index could not be updated (run `vault doctor --fix`): %w", err)
+	}
+	return next, nil
+}
+
+// restore puts back an entry this process marked.
+func (v *Vault) restore(e *Entry) {
+	_ = v.update(func(t *tx) error { return t.put(e) })
+}
+
+// SetDefault makes label the default ("" unsets it).
+func (v *Vault) SetDefault(label string) error {
+	return v.update(func(t *tx) error {
+		if label != "" {
+			e, err := t.get(label)
+			if err != nil {
+				return err
+			}
+			if e == nil || e.Hidden() {
+				all, _ := t.all()
+				s := Snapshot{}
+				for _, o := range all {
+					if !o.Hidden() {
+						s.Entries = append(s.Entries, o)
+					}
+				}
+				return s.notFound(label)
+			}
+		}
+		return t.setDefault(label)
+	})
+}
+
+// Record saves the outcome of a check of label, made with the key whose
+// fingerprint is fp. A key rotated or removed meanwhile is left alone.
+func (v *Vault) Record(label, fp string, c Check) (*Entry, error) {
+	var out *Entry
+	err := v.update(func(t *tx) error {
+		e, err := t.get(label)
+		if err != nil || e == nil || e.Hidden() || e.Fingerprint != fp {
+			return err
+		}
+		e.apply(c)
+		out = e
+		return t.put(e)
+	})
+	return out, err
+}
+
+// sortEntries orders entries by label.
+func sortEntries(es []*Entry) {
+	sort.Slice(es, func(i, j int) bool { return es[i].Label < es[j].Label })
+}
