@@ -72,7 +72,9 @@ func runAdd(c *cli.Context) error {
 		}
 	}
 	if cfg.backend == vault.BackendFile {
-		if err := cfg.needPassphrase([]*vault.Entry{{Backend: vault.BackendFile}}); err != nil {
+		// Ask for the passphrase before the key, so that a mistyped
+		// confirmation does not cost the pasted key.
+		if _, err := cfg.passphraseOnce(); err != nil {
 			return err
 		}
 	}

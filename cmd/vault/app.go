@@ -244,6 +244,9 @@ type config struct {
 
 	fileOnce sync.Once
 	file     *keyring.File
+	passOnce sync.Once
+	pass     string
+	passErr  error
 	// fileWorkFactor is 0 (age's default) in the shipped binary.
 	fileWorkFactor int
 }
@@ -328,13 +331,19 @@ func (cfg *config) store(backend, service string) (keyring.Store, error) {
 		cfg.fileOnce.Do(func() {
 			cfg.file = keyring.NewFile(keyring.FileOptions{
 				Path:       filepath.Join(cfg.dir, "keys.age"),
-				Passphrase: cfg.passphrase,
+				Passphrase: cfg.passphraseOnce,
 				WorkFactor: cfg.fileWorkFactor,
 			})
 		})
 		return cfg.file, nil
 	}
 	return nil, fmt.Errorf("unknown backend %q", backend)
+}
+
+// passphraseOnce asks for the passphrase at most once per process.
+func (cfg *config) passphraseOnce() (string, error) {
+	cfg.passOnce.Do(func() { cfg.pass, cfg.passErr = cfg.passphrase() })
+	return cfg.pass, cfg.passErr
 }
 
 // passphrase of the file backend: a variable, a file, or the terminal.

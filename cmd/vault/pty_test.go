@@ -1,0 +1,223 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// pty is a pseudo-terminal: the test types into master, the vault under
+// test has the slave as its controlling terminal.
+type pty struct {
+	master, slave *os.File
+	mu            sync.Mutex
+	out           bytes.Buffer
+	done          chan struct{}
+}
+
+func openPTY(t *testing.T) *pty {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("SKIPPING: no pseudo-terminals here: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pty{master: m, slave: s, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := m.Read(buf)
+			p.mu.Lock()
+			p.out.Write(buf[:n])
+			p.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { m.Close(); s.Close() })
+	return p
+}
+
+func (p *pty) screen() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// waitFor waits (bounded) until the screen shows s.
+func (p *pty) waitFor(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.screen(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %q; screen:\n%s", s, p.screen())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (p *pty) echoOn(t *testing.T) bool {
+	t.Helper()
+	tio, err := unix.IoctlGetTermios(int(p.slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tio.Lflag&unix.ECHO != 0
+}
+
+// startOnPTY runs the test binary as vault with the pty as its terminal.
+func startOnPTY(t *testing.T, p *pty, dir string, extraEnv []string, args ...string) *exec.Cmd {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "VAULT_TEST_MAIN=1", "TOLOKA_VAULT_DIR="+dir, "HOME="+dir, "TOLOKA_VAULT_KEYRING_TIMEOUT=10s")
+	cmd.Env = append(cmd.Env, extraEnv...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = p.slave, p.slave, p.slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
+const ptyKey = "PTYSECRETabcdefghijklm.nopq.rstuvwxyz0123456789"
+
+// fileEnv keeps these tests independent of a keychain.
+func fileEnv(dir string) []string {
+	return []string{"TOLOKA_VAULT_BACKEND=file", "TOLOKA_VAULT_PASSPHRASE=pty-test-pass", "DBUS_SESSION_BUS_ADDRESS=unix:path=" + filepath.Join(dir, "nobus")}
+}
+
+func TestHiddenPromptDoesNotEcho(t *testing.T) {
+	p := openPTY(t)
+	dir := t.TempDir()
+	cmd := startOnPTY(t, p, dir, fileEnv(dir), "add", "main", "--no-verify")
+	p.waitFor(t, "input is hidden")
+	if p.echoOn(t) {
+		t.Fatal("echo is on while the key is asked for")
+	}
+	if _, err := p.master.Write([]byte(ptyKey + "\r")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("add: %v\n%s", err, p.screen())
+	}
+	p.waitFor(t, "added main (PTYSE***")
+	if strings.Contains(p.screen(), ptyKey) || strings.Contains(p.screen(), "PTYSECRETa") {
+		t.Fatalf("the key was echoed:\n%s", p.screen())
+	}
+	if !p.echoOn(t) {
+		t.Fatal("echo left off after the prompt")
+	}
+	get := exec.Command(os.Args[0], "get", "main")
+	get.Env = append(os.Environ(), append(fileEnv(dir), "VAULT_TEST_MAIN=1", "TOLOKA_VAULT_DIR="+dir)...)
+	if out, err := get.Output(); err != nil || string(out) != ptyKey+"\n" {
+		t.Fatalf("get after a prompted add: %v", err)
+	}
+}
+
+func TestHiddenPromptCtrlC(t *testing.T) {
+	p := openPTY(t)
+	dir := t.TempDir()
+	cmd := startOnPTY(t, p, dir, fileEnv(dir), "add", "main", "--no-verify")
+	p.waitFor(t, "input is hidden")
+	if p.echoOn(t) {
+		t.Fatal("echo is on while the key is asked for")
+	}
+	// Half a key, then Ctrl-C.
+	if _, err := p.master.Write([]byte("PTYSECRET\x03")); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if code := exitCodeOf(err); code != exitInterrupted {
+		t.Fatalf("exit %d (%v), want %d; screen:\n%s", code, err, exitInterrupted, p.screen())
+	}
+	if !p.echoOn(t) {
+		t.Fatal("Ctrl-C left the terminal with echo off")
+	}
+	if !strings.Contains(p.screen(), "nothing was stored") {
+		t.Fatalf("no message; screen:\n%s", p.screen())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keys.age")); err == nil {
+		t.Fatal("something was stored")
+	}
+}
+
+func TestRmAsksOnTerminal(t *testing.T) {
+	dir := t.TempDir()
+	env := fileEnv(dir)
+	add := exec.Command(os.Args[0], "add", "main", "--no-verify")
+	add.Env = append(os.Environ(), append(env, "VAULT_TEST_MAIN=1", "TOLOKA_VAULT_DIR="+dir)...)
+	add.Stdin = strings.NewReader(ptyKey + "\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("add: %v %s", err, out)
+	}
+	for _, answer := range []string{"n", "y"} {
+		p := openPTY(t)
+		cmd := startOnPTY(t, p, dir, env, "rm", "main")
+		p.waitFor(t, "Remove main (PTYSE***")
+		if _, err := p.master.Write([]byte(answer + "\r")); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		want := map[string]int{"n": exitUsage, "y": exitOK}[answer]
+		if code := exitCodeOf(err); code != want {
+			t.Fatalf("answer %s: exit %d, want %d; screen:\n%s", answer, code, want, p.screen())
+		}
+	}
+}
+
+func TestPassphraseAskedTwiceOnCreate(t *testing.T) {
+	p := openPTY(t)
+	dir := t.TempDir()
+	env := []string{"TOLOKA_VAULT_BACKEND=file", "DBUS_SESSION_BUS_ADDRESS=unix:path=" + filepath.Join(dir, "nobus")}
+	cmd := startOnPTY(t, p, dir, env, "add", "main", "--no-verify")
+	p.waitFor(t, "Passphrase for the file backend")
+	_, _ = p.master.Write([]byte("one-pass\r"))
+	p.waitFor(t, "Passphrase again")
+	_, _ = p.master.Write([]byte("two-pass\r"))
+	err := cmd.Wait()
+	if code := exitCodeOf(err); code != exitUsage {
+		t.Fatalf("mismatched passphrases: exit %d; screen:\n%s", code, p.screen())
+	}
+	if strings.Contains(p.screen(), "one-pass") || strings.Contains(p.screen(), "two-pass") {
+		t.Fatal("a passphrase was echoed")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keys.age")); err == nil {
+		t.Fatal("stored despite mismatched passphrases")
+	}
+}
+
+func exitCodeOf(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}
