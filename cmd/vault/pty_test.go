@@ -80,6 +80,19 @@ func (p *pty) waitFor(t *testing.T, s string) {
 	}
 }
 
+// waitEchoOff waits (bounded) until the prompt has turned echo off: the
+// prompt is written just before.
+func (p *pty) waitEchoOff(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for p.echoOn(t) {
+		if time.Now().After(deadline) {
+			t.Fatal("echo is still on while the key is asked for")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (p *pty) echoOn(t *testing.T) bool {
 	t.Helper()
 	tio, err := unix.IoctlGetTermios(int(p.slave.Fd()), unix.TCGETS)
@@ -117,9 +130,7 @@ func TestHiddenPromptDoesNotEcho(t *testing.T) {
 	dir := t.TempDir()
 	cmd := startOnPTY(t, p, dir, fileEnv(dir), "add", "main", "--no-verify")
 	p.waitFor(t, "input is hidden")
-	if p.echoOn(t) {
-		t.Fatal("echo is on while the key is asked for")
-	}
+	p.waitEchoOff(t)
 	if _, err := p.master.Write([]byte(ptyKey + "\r")); err != nil {
 		t.Fatal(err)
 	}
@@ -145,9 +156,7 @@ func TestHiddenPromptCtrlC(t *testing.T) {
 	dir := t.TempDir()
 	cmd := startOnPTY(t, p, dir, fileEnv(dir), "add", "main", "--no-verify")
 	p.waitFor(t, "input is hidden")
-	if p.echoOn(t) {
-		t.Fatal("echo is on while the key is asked for")
-	}
+	p.waitEchoOff(t)
 	// Half a key, then Ctrl-C.
 	if _, err := p.master.Write([]byte("PTYSECRET\x03")); err != nil {
 		t.Fatal(err)
