@@ -3,6 +3,7 @@ package keyring
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,9 +59,10 @@ type FileOptions struct {
 // JSON document {"version":1,"secrets":{"label":"key",...}}.
 //
 // Every call reads the file again, because another process may have changed
-// it, so each call that reads costs one scrypt (about a second at the default
-// work factor) and each Set or Delete costs a second one to encrypt. Only the
-// passphrase is remembered between calls.
+// it. The first read costs one scrypt (about a second at the default work
+// factor); later reads of the same bytes reuse what was decrypted, so a
+// command that reads many secrets (verify, doctor) pays once. Each Set or
+// Delete costs one more scrypt to encrypt.
 //
 // Writers take an exclusive lock on Path + ".lock" and replace the file by an
 // atomic rename, so concurrent processes lose nothing and a reader sees either
@@ -75,6 +77,9 @@ type File struct {
 	passDone bool
 	pass     string
 	passErr  error
+	// cacheSum is the SHA-256 of the file bytes cacheMap was decrypted from.
+	cacheSum [sha256.Size]byte
+	cacheMap map[string]string
 
 	// beforeRename, when set (by tests), runs after the temporary file is
 	// written and before it replaces Path; an error aborts the write.
@@ -302,8 +307,30 @@ type fileDoc struct {
 	Secrets map[string]string `json:"secrets"`
 }
 
-// decrypt opens data with the passphrase. Errors never quote the plaintext.
+// decrypt opens data with the passphrase, reusing the last decryption when
+// the bytes are the same. It returns a copy the caller may change.
 func (f *File) decrypt(data []byte, pass string) (map[string]string, error) {
+	sum := sha256.Sum256(data)
+	f.mu.Lock()
+	if f.cacheMap != nil && sum == f.cacheSum {
+		m := maps.Clone(f.cacheMap)
+		f.mu.Unlock()
+		return m, nil
+	}
+	f.mu.Unlock()
+	m, err := f.decryptSlow(data, pass)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.cacheSum, f.cacheMap = sum, maps.Clone(m)
+	f.mu.Unlock()
+	return m, nil
+}
+
+// decryptSlow opens data with the passphrase (one scrypt). Errors never
+// quote the plaintext.
+func (f *File) decryptSlow(data []byte, pass string) (map[string]string, error) {
 	id, err := age.NewScryptIdentity(pass)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoPassphrase, err)

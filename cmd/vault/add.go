@@ -25,10 +25,10 @@ func addCommand() *cli.Command {
 			"  pbpaste | vault add main\n" +
 			"  vault add ci --from-env TOLOKA_API_KEY --env sandbox",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "env", Value: "auto", Usage: "environment that issued the key: auto, production or sandbox"},
+			&cli.StringFlag{Name: "env", Value: "auto", Usage: "`ENV` that issued the key: auto, production or sandbox"},
 			&cli.BoolFlag{Name: "no-verify", Usage: "store without asking Toloka"},
 			&cli.StringFlag{Name: "from-env", Usage: "read the key from the environment variable `VAR`"},
-			&cli.StringFlag{Name: "backend", Usage: "where to store the secret: os or file (env TOLOKA_VAULT_BACKEND)"},
+			&cli.StringFlag{Name: "backend", Usage: "store the secret in `BACKEND`: os or file (env TOLOKA_VAULT_BACKEND)"},
 		},
 		Action: runAdd,
 	}

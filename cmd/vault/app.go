@@ -33,6 +33,9 @@ func getEnv(c *cli.Context) *env { return c.App.Metadata["env"].(*env) }
 func run(args []string, e *env) int {
 	app := newApp(e)
 	err := app.Run(permute(app, args))
+	if err == nil && app.Metadata["unknown"] == true {
+		err = silent{code: exitUsage}
+	}
 	if err != nil {
 		report(e, err)
 	}
@@ -62,22 +65,60 @@ func newApp(e *env) *cli.App {
 		Metadata:              map[string]any{"env": e},
 		CustomAppHelpTemplate: appHelpTemplate,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "dir", Usage: "vault directory (env TOLOKA_VAULT_DIR; default <config dir>/toloka-vault)", TakesFile: true},
-			&cli.StringFlag{Name: "backend", Usage: "where `add` puts a new secret: os or file (env TOLOKA_VAULT_BACKEND; default os)"},
+			&cli.StringFlag{Name: "dir", Usage: "vault directory `DIR` (env TOLOKA_VAULT_DIR; default <config dir>/toloka-vault)", TakesFile: true},
+			&cli.StringFlag{Name: "backend", Usage: "store new secrets in `BACKEND`: os or file (env TOLOKA_VAULT_BACKEND; default os)"},
 		},
 		Commands: commands(),
 		CommandNotFound: func(c *cli.Context, name string) {
 			msg := fmt.Sprintf("unknown command %q", name)
-			if s := cli.SuggestCommand(c.App.Commands, name); s != "" {
+			if s := nearestCommand(c.App.Commands, name); s != "" {
 				msg += fmt.Sprintf("; did you mean %q?", s)
 			}
 			fmt.Fprintf(c.App.ErrWriter, "error: %s\nhint: run `vault help` for the list of commands\n", msg)
+			c.App.Metadata["unknown"] = true
 		},
 	}
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = onUsageError
 	}
 	return app
+}
+
+// nearestCommand returns the command name closest to name (at most two
+// edits away), or "".
+func nearestCommand(cmds []*cli.Command, name string) string {
+	best, bestD := "", 3
+	for _, c := range cmds {
+		if c.Hidden {
+			continue
+		}
+		for _, n := range c.Names() {
+			if d := editDistance(n, name); d < bestD {
+				best, bestD = c.Name, d
+			}
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 func commands() []*cli.Command {
@@ -93,6 +134,7 @@ func commands() []*cli.Command {
 		rotateCommand(),
 		doctorCommand(),
 		completionCommand(),
+		completeLabelsCommand(),
 	}
 }
 
@@ -112,12 +154,12 @@ Run 'vault COMMAND --help' for a command's flags and examples.
 `
 
 func onUsageError(c *cli.Context, err error, _ bool) error {
-	if c.Command != nil && c.Command.Name != "" {
-		_ = cli.ShowCommandHelp(c, c.Command.Name)
+	if c.Command != nil && c.Command.Name != "" && c.Command.UsageText != "" {
+		fmt.Fprintf(c.App.ErrWriter, "usage: %s\n", c.Command.UsageText)
 	} else {
-		cli.ShowAppHelp(c)
+		fmt.Fprintf(c.App.ErrWriter, "usage: %s\n", c.App.UsageText)
 	}
-	return &exitError{code: exitUsage, err: err}
+	return &exitError{code: exitUsage, err: err, hint: "run `vault help` or `vault COMMAND --help`"}
 }
 
 // usageError prints the command's usage and returns an exit-2 error.

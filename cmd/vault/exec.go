@@ -95,7 +95,7 @@ func runExec(c *cli.Context) error {
 		return withHint(err, "usage: "+c.Command.UsageText)
 	}
 	if a.help {
-		return cli.ShowCommandHelp(c, "exec")
+		return cli.ShowCommandHelp(c.Lineage()[1], "exec")
 	}
 	cfg, err := loadConfig(c)
 	if err != nil {

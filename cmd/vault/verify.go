@@ -29,8 +29,8 @@ func verifyCommand() *cli.Command {
 			"  vault verify --stale 24h      # from cron: only keys not checked for a day",
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "stale", Usage: "check only keys not checked within `DURATION`"},
-			&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "requests in flight at once"},
-			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "timeout of one request"},
+			&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "at most `N` requests in flight at once"},
+			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "timeout `DURATION` of one request"},
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON array (see docs/json.md)"},
 		},
 		Action: runVerify,
