@@ -58,7 +58,7 @@ type Entry struct {
 
 // Pending records a write in progress.
 type Pending struct {
-	Op    string    `json:"op"` // OpAdd, OpRename or OpRotate
+	Op    string    `json:"op"` // OpAdd, OpRename, OpRenamed or OpRotate
 	Since time.Time `json:"since"`
 	PID   int       `json:"pid"`
 	// From is the old label of a rename.
@@ -71,7 +71,10 @@ type Pending struct {
 const (
 	OpAdd    = "add"
 	OpRename = "rename"
-	OpRotate = "rotate"
+	// OpRenamed marks a renamed entry until the secret under its old label
+	// (Pending.From) has been deleted.
+	OpRenamed = "renamed"
+	OpRotate  = "rotate"
 )
 
 // Hidden reports whether list and lookups should not show the entry yet:

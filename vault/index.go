@@ -56,6 +56,10 @@ func (v *Vault) view(fn func(t *tx) error) error {
 	defer db.Close()
 	return guard(func() error {
 		return db.View(func(b *bolt.Tx) error {
+			if b.Bucket(bucketMeta) == nil && b.Bucket(bucketEntries) == nil {
+				// Created by a first write that was then rolled back.
+				return fn(nil)
+			}
 			if err := checkSchema(b); err != nil {
 				return err
 			}
@@ -161,7 +165,9 @@ func precheck(path string) error {
 	return nil
 }
 
-func le32(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
 func le64(b []byte) uint64 { return uint64(le32(b[:4])) | uint64(le32(b[4:8]))<<32 }
 
 // guard turns a panic inside bbolt (it panics on some damaged pages) into

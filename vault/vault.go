@@ -368,7 +368,7 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 		if old == nil || old.Hidden() {
 			return fmt.Errorf("%w %q", ErrNotFound, from)
 		}
-		if old.Pending != nil {
+		if old.Pending != nil && !v.stale(old.Pending) {
 			return fmt.Errorf("%w: %q", ErrBusyEntry, from)
 		}
 		n, err := t.get(to)
@@ -404,9 +404,13 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 		return err
 	}
 	v.fault("rename:stored")
+	// The renamed entry keeps a mark naming the old label until the old
+	// secret is gone, so that a crash in between leaves a trace for Doctor.
+	renamed := *old
+	renamed.Label = to
+	renamed.Pending = v.pending(OpRenamed)
+	renamed.Pending.From = from
 	err = v.update(func(t *tx) error {
-		renamed := *old
-		renamed.Label = to
 		if err := t.put(&renamed); err != nil {
 			return err
 		}
@@ -424,9 +428,17 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 	}
 	v.fault("rename:indexed")
 	if err := st.Delete(ctx, from); err != nil && !errors.Is(err, keyring.ErrNotFound) {
-		return fmt.Errorf("renamed, but the old secret %q is still in the %s backend: %w", from, old.Backend, err)
+		return fmt.Errorf("renamed, but the old secret %q is still in the %s backend (`vault doctor` will remind you): %w", from, old.Backend, err)
 	}
-	return nil
+	v.fault("rename:deleted")
+	return v.update(func(t *tx) error {
+		e, err := t.get(to)
+		if err != nil || e == nil || e.Pending == nil || e.Pending.Op != OpRenamed || e.Pending.PID != os.Getpid() {
+			return err
+		}
+		e.Pending = nil
+		return t.put(e)
+	})
 }
 
 // Rotate replaces the key of an existing entry, keeping its label, backend

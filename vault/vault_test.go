@@ -381,3 +381,52 @@ func TestSchemaVersion(t *testing.T) {
 		t.Fatalf("List: %v", err)
 	}
 }
+
+func TestRenameCrashAfterIndexLeavesTrace(t *testing.T) {
+	v, mem := newTestVault(t)
+	ctx := context.Background()
+	if _, err := v.Add(ctx, "a", key(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	crashAt(v, "rename:indexed")
+	crashed(t, func() { _ = v.Rename(ctx, "a", "b") })
+	v.Fault = nil
+	s, _ := v.List()
+	e := s.Find("b")
+	if e == nil || e.Pending == nil || e.Pending.Op != OpRenamed || e.Pending.From != "a" || s.Find("a") != nil {
+		t.Fatalf("after crash: %+v", s.Entries)
+	}
+	markPID(t, v, "b", os.Getpid()+1_000_000)
+	rep, err := v.Doctor(ctx, DoctorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range rep.Checks {
+		if f.Kind == KindPending && f.Label == "b" && strings.Contains(f.Problem, "copy of the key under a") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("doctor did not report the copy left under a: %+v", rep.Checks)
+	}
+	if _, err := v.Doctor(ctx, DoctorOptions{Fix: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing deleted; the entry is whole again.
+	if _, err := mem.Get(ctx, "a"); err != nil {
+		t.Fatal("doctor deleted a secret")
+	}
+	s, _ = v.List()
+	if e := s.Find("b"); e == nil || e.Pending != nil {
+		t.Fatalf("after fix: %+v", e)
+	}
+	// A finished rename leaves no mark.
+	if err := v.Rename(ctx, "b", "c"); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = v.List()
+	if e := s.Find("c"); e == nil || e.Pending != nil {
+		t.Fatalf("after rename: %+v", e)
+	}
+}

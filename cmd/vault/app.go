@@ -57,7 +57,6 @@ func newApp(e *env) *cli.App {
 		Reader:                e.stdin,
 		Writer:                e.stdout,
 		ErrWriter:             e.stderr,
-		HideHelpCommand:       true,
 		EnableBashCompletion:  false,
 		Suggest:               true,
 		ExitErrHandler:        func(*cli.Context, error) {},
@@ -179,7 +178,7 @@ func permute(app *cli.App, args []string) []string {
 	}
 	out := []string{args[0]}
 	rest := args[1:]
-	globals, rest := takeGlobals(app.Flags, rest, true)
+	globals, rest := takeGlobals(app.Flags, nil, rest, true)
 	if len(rest) == 0 {
 		return append(out, globals...)
 	}
@@ -187,14 +186,15 @@ func permute(app *cli.App, args []string) []string {
 	if cmd == nil || cmd.SkipFlagParsing {
 		return append(append(out, globals...), rest...)
 	}
-	moreGlobals, cmdArgs := takeGlobals(app.Flags, rest[1:], false)
+	moreGlobals, cmdArgs := takeGlobals(app.Flags, cmd.Flags, rest[1:], false)
 	out = append(append(append(out, globals...), moreGlobals...), rest[0])
 	return append(out, interleave(cmd.Flags, cmdArgs)...)
 }
 
-// takeGlobals pulls --dir VALUE (and --dir=VALUE) out of args. With leading
-// set, it stops at the first argument that is not a global flag.
-func takeGlobals(flags []cli.Flag, args []string, leading bool) (globals, rest []string) {
+// takeGlobals pulls the global flags (--dir VALUE, --dir=VALUE, and
+// --backend where the command has no flag of that name) out of args. With
+// leading set, it stops at the first argument that is not a global flag.
+func takeGlobals(flags, cmdFlags []cli.Flag, args []string, leading bool) (globals, rest []string) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -209,7 +209,7 @@ func takeGlobals(flags []cli.Flag, args []string, leading bool) (globals, rest [
 			rest = append(rest, a)
 			continue
 		}
-		if !leading && name != "dir" {
+		if !leading && (name != "dir" && name != "backend" || findFlag(cmdFlags, name) != nil) {
 			rest = append(rest, a)
 			continue
 		}

@@ -1,11 +1,244 @@
 package main
 
 import (
-	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/toloka-vault/vault/vault"
 )
 
 func doctorCommand() *cli.Command {
-	return &cli.Command{Name: "doctor", Action: func(*cli.Context) error { return errors.New("not yet written") }}
+	return &cli.Command{
+		Name:      "doctor",
+		Usage:     "check the index, the backends and every key; --fix repairs what is safe",
+		UsageText: "vault doctor [--fix] [--json]",
+		Description: "Checks the vault directory and its files (modes 0700 and 0600), the index\n" +
+			"(bbolt integrity, schema, keychain service), each backend in use (reachable,\n" +
+			"how long one call takes), every key (its secret is there and matches the\n" +
+			"fingerprint in the index) and the leftovers of writes that were interrupted.\n" +
+			"Exit status 0 when healthy, 1 when a problem is left.\n\n" +
+			"--fix repairs what is safe, saying what it does first: modes, interrupted\n" +
+			"writes (finished when the key got stored, undone otherwise), and entries\n" +
+			"whose secret is gone from its backend (dropped). It never deletes a secret,\n" +
+			"never touches a damaged index, and never replaces an entry whose secret\n" +
+			"differs from the index (that may be your newer key: see the hint).\n\n" +
+			"Examples:\n" +
+			"  vault doctor\n" +
+			"  vault doctor --fix\n" +
+			"  vault doctor --json | jq '.checks[] | select(.status != \"ok\")'",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "fix", Usage: "repair what can be repaired safely"},
+			&cli.BoolFlag{Name: "json", Usage: "print a JSON object (see docs/json.md)"},
+		},
+		Action: runDoctor,
+	}
+}
+
+func runDoctor(c *cli.Context) error {
+	if c.NArg() != 0 {
+		return usageError(c, "doctor takes no arguments")
+	}
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	e := cfg.e
+	v := cfg.vault()
+	ctx := cmdContext(c)
+	fix, asJSON := c.Bool("fix"), c.Bool("json")
+
+	r, err := v.Doctor(ctx, vault.DoctorOptions{AddBackend: cfg.backend})
+	if err != nil {
+		return err
+	}
+	if !asJSON {
+		for _, f := range r.Checks {
+			printFinding(e.stdout, f, fix)
+		}
+	}
+	// What is repaired is said first, on stdout, or on stderr when stdout
+	// carries JSON.
+	said := e.stdout
+	if asJSON {
+		said = e.stderr
+	}
+	var repaired, failed int
+	if fix {
+		for _, f := range r.Fixable() {
+			fmt.Fprintln(said, f.Fix)
+			if err := v.Repair(ctx, f); err != nil {
+				failed++
+				fmt.Fprintf(e.stderr, "error: could not repair %s: %v\n", f.Label, err)
+				continue
+			}
+			repaired++
+		}
+	}
+	healthy := r.Healthy()
+	if asJSON {
+		if err := writeJSON(e.stdout, doctorJSON(r)); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(e.stdout, doctorSummary(r, fix, repaired))
+	}
+	if !healthy {
+		return silent{code: exitFailure}
+	}
+	return nil
+}
+
+// doctorStatus is the first word of a finding's line, and its JSON "status".
+func doctorStatus(f *vault.Finding) string {
+	switch {
+	case f.Fixed:
+		return "fixed"
+	case f.Skipped:
+		return "skip"
+	case f.Problem == "":
+		return "ok"
+	case f.Warning:
+		return "warn"
+	}
+	return "fail"
+}
+
+// doctorSubject names what a finding is about.
+func doctorSubject(f *vault.Finding) string {
+	switch f.Kind {
+	case vault.KindIndex, vault.KindPermissions, vault.KindPending, vault.KindOrphan, vault.KindDefault:
+		return f.Kind + " " + f.Label
+	case vault.KindBackend:
+		if f.Duration > 0 {
+			return fmt.Sprintf("%s backend: %s", f.Label, roundDuration(f.Duration))
+		}
+		return f.Label + " backend"
+	}
+	return f.Label
+}
+
+func roundDuration(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(10 * time.Millisecond)
+	}
+	if d >= time.Millisecond {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Microsecond)
+}
+
+// printFinding prints one check: "ok    main (rjGUO***, os backend)", or a
+// problem with its detail and hint on the lines below.
+func printFinding(w io.Writer, f *vault.Finding, fixing bool) {
+	st := strings.ToUpper(doctorStatus(f))
+	if st == "OK" || st == "SKIP" || st == "WARN" {
+		st = strings.ToLower(st)
+	}
+	switch {
+	case f.Problem == "" || f.Skipped:
+		line := fmt.Sprintf("%-5s %s", st, doctorSubject(f))
+		if f.Detail != "" {
+			line += " (" + f.Detail + ")"
+		}
+		fmt.Fprintln(w, line)
+		return
+	}
+	if f.Kind == vault.KindBackend {
+		fmt.Fprintf(w, "%-5s %s backend %s\n", st, f.Label, f.Problem)
+	} else {
+		fmt.Fprintf(w, "%-5s %s: %s\n", st, doctorSubject(f), f.Problem)
+	}
+	if f.Detail != "" {
+		fmt.Fprintf(w, "      %s\n", f.Detail)
+	}
+	switch {
+	case f.Fixable && !fixing:
+		fmt.Fprintf(w, "      hint: `vault doctor --fix` repairs this\n")
+	case !f.Fixable && f.Hint != "":
+		fmt.Fprintf(w, "      hint: %s\n", f.Hint)
+	}
+}
+
+func doctorSummary(r *vault.Report, fixing bool, repaired int) string {
+	var problems, warnings, fixable int
+	for _, f := range r.Checks {
+		switch {
+		case f.Problem == "" || f.Skipped:
+		case f.Warning:
+			warnings++
+		default:
+			problems++
+			if f.Fixable {
+				fixable++
+			}
+		}
+	}
+	warn := ""
+	if warnings > 0 {
+		warn = fmt.Sprintf(" (%d %s)", warnings, doctorPlural(warnings, "warning", "warnings"))
+	}
+	switch {
+	case problems == 0:
+		return "healthy" + warn
+	case fixing && r.Healthy():
+		return fmt.Sprintf("%d %s found, %d repaired: healthy now%s", problems, doctorPlural(problems, "problem", "problems"), repaired, warn)
+	case fixing:
+		return fmt.Sprintf("%d %s found, %d repaired, %d left: see the hints above", problems, doctorPlural(problems, "problem", "problems"), repaired, problems-repaired)
+	case fixable > 0:
+		return fmt.Sprintf("%d %s found; `vault doctor --fix` repairs %d of them", problems, doctorPlural(problems, "problem", "problems"), fixable)
+	}
+	return fmt.Sprintf("%d %s found: see the hints above", problems, doctorPlural(problems, "problem", "problems"))
+}
+
+func doctorPlural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// doctorReport is the object `doctor --json` prints.
+type doctorReport struct {
+	Healthy bool          `json:"healthy"`
+	Dir     string        `json:"dir"`
+	Index   string        `json:"index"`
+	Service string        `json:"service"`
+	Checks  []doctorCheck `json:"checks"`
+}
+
+type doctorCheck struct {
+	Kind       string `json:"kind"`
+	Label      string `json:"label"`
+	Status     string `json:"status"` // ok, warn, fail, skip, fixed
+	Problem    string `json:"problem"`
+	Detail     string `json:"detail"`
+	Hint       string `json:"hint"`
+	Fixable    bool   `json:"fixable"`
+	Fix        string `json:"fix"`
+	Fixed      bool   `json:"fixed"`
+	FixError   string `json:"fix_error"`
+	DurationMS *int64 `json:"duration_ms"`
+}
+
+func doctorJSON(r *vault.Report) doctorReport {
+	out := doctorReport{Healthy: r.Healthy(), Dir: r.Dir, Index: r.Index, Service: r.Service, Checks: []doctorCheck{}}
+	for _, f := range r.Checks {
+		c := doctorCheck{
+			Kind: f.Kind, Label: f.Label, Status: doctorStatus(f), Problem: f.Problem, Detail: f.Detail,
+			Hint: f.Hint, Fixable: f.Fixable, Fix: f.Fix, Fixed: f.Fixed,
+		}
+		if f.FixErr != nil {
+			c.FixError = f.FixErr.Error()
+		}
+		if f.Kind == vault.KindBackend && f.Duration > 0 {
+			ms := f.Duration.Milliseconds()
+			c.DurationMS = &ms
+		}
+		out.Checks = append(out.Checks, c)
+	}
+	return out
 }
