@@ -2,10 +2,10 @@ package keyring
 
 import (
 	"context"
-	"fmt"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
