@@ -542,17 +542,17 @@ func sortFindings(r *Report) {
 
 // readSecret reads the secret of label from a backend already found usable.
 // skip is set when the backend could not be checked.
-func readSecret(ctx context.Context, bs *backendState, backend, label string) (sec keyring.Secret, err error, skip string) {
+func readSecret(ctx context.Context, bs *backendState, backend, label string) (sec keyring.Secret, skip string, err error) {
 	switch {
 	case bs == nil || bs.store == nil:
-		return sec, nil, fmt.Sprintf("not checked: the %s backend is unavailable", backend)
+		return sec, fmt.Sprintf("not checked: the %s backend is unavailable", backend), nil
 	case bs.missingFile:
-		return sec, nil, fmt.Sprintf("not checked: %s does not exist", FileBackendFile)
+		return sec, fmt.Sprintf("not checked: %s does not exist", FileBackendFile), nil
 	case bs.err != nil:
-		return sec, nil, fmt.Sprintf("not checked: the %s backend is unavailable", backend)
+		return sec, fmt.Sprintf("not checked: the %s backend is unavailable", backend), nil
 	}
 	sec, err = bs.store.Get(ctx, label)
-	return sec, err, ""
+	return sec, "", err
 }
 
 func (v *Vault) checkEntry(ctx context.Context, r *Report, idx *indexState, e *Entry, bs *backendState) {
@@ -562,7 +562,7 @@ func (v *Vault) checkEntry(ctx context.Context, r *Report, idx *indexState, e *E
 		f.Hint = fmt.Sprintf("restore %s from a backup, or remove the entry with `vault rm %s`", FileBackendFile, e.Label)
 		return
 	}
-	sec, err, skip := readSecret(ctx, bs, e.Backend, e.Label)
+	sec, skip, err := readSecret(ctx, bs, e.Backend, e.Label)
 	switch {
 	case skip != "":
 		f.Skipped = true
@@ -630,7 +630,7 @@ func (v *Vault) checkPending(ctx context.Context, r *Report, idx *indexState, e 
 	p := e.Pending
 	f := r.add(&Finding{Kind: KindPending, Label: e.Label,
 		Detail: fmt.Sprintf("%s by process %d since %s", p.Op, p.PID, p.Since.Format(time.RFC3339))})
-	sec, err, skip := readSecret(ctx, bs, e.Backend, e.Label)
+	sec, skip, err := readSecret(ctx, bs, e.Backend, e.Label)
 	if skip != "" {
 		f.Problem = fmt.Sprintf("an interrupted %s of %s; %s", p.Op, e.Label, skip)
 		return
@@ -749,7 +749,7 @@ func (v *Vault) checkRenamed(ctx context.Context, r *Report, idx *indexState, e 
 	p := e.Pending
 	f := r.add(&Finding{Kind: KindPending, Label: e.Label, Fixable: true,
 		Detail: fmt.Sprintf("rename from %s by process %d since %s", p.From, p.PID, p.Since.Format(time.RFC3339))})
-	if old, err, _ := readSecret(ctx, bs, e.Backend, p.From); err == nil && Fingerprint(old) == e.Fingerprint {
+	if old, _, err := readSecret(ctx, bs, e.Backend, p.From); err == nil && Fingerprint(old) == e.Fingerprint {
 		f.Warning = true
 		f.Problem = fmt.Sprintf("an interrupted rename of %s to %s left a copy of the key under %s in the %s backend", p.From, e.Label, p.From, e.Backend)
 		f.Hint = fmt.Sprintf("doctor never deletes a secret; remove the copy yourself if you wish (Secret Service: `secret-tool clear service %s username %s`)", idx.service, p.From)

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -544,9 +543,4 @@ func (v *Vault) Record(label, fp string, c Check) (*Entry, error) {
 		return t.put(e)
 	})
 	return out, err
-}
-
-// sortEntries orders entries by label.
-func sortEntries(es []*Entry) {
-	sort.Slice(es, func(i, j int) bool { return es[i].Label < es[j].Label })
 }

@@ -93,7 +93,7 @@ func runAdd(c *cli.Context) error {
 		}
 		check, rejected := tol.decide(ctx, env, key)
 		if rejected {
-			return &exitError{code: exitRejected, err: fmt.Errorf("Toloka rejected the key (%s***) in %s; nothing was stored", vault.Prefix(key), envWord(env)),
+			return &exitError{code: exitRejected, err: fmt.Errorf("the key (%s***) was rejected by Toloka in %s; nothing was stored", vault.Prefix(key), envWord(env)),
 				hint: "copy the key again from Profile → Integrations, or pass --env if it is a sandbox key"}
 		}
 		k.Env = check.Env

@@ -75,7 +75,7 @@ func runRotate(c *cli.Context) error {
 	if tol != nil {
 		check, rejected := tol.decide(ctx, old.Env, key)
 		if rejected {
-			return &exitError{code: exitRejected, err: fmt.Errorf("Toloka rejected the new key (%s***) in %s; %s keeps its old key", vault.Prefix(key), old.Env, label),
+			return &exitError{code: exitRejected, err: fmt.Errorf("the new key (%s***) was rejected by Toloka in %s; %s keeps its old key", vault.Prefix(key), old.Env, label),
 				hint: "copy the new key again from Profile → Integrations"}
 		}
 		k.Check = &check

@@ -114,17 +114,3 @@ func (t *toloka) decide(ctx context.Context, env string, key keyring.Secret) (va
 	}
 	return vault.Check{Env: vault.Production, At: now, Error: strings.Join(errs, "; ")}, false
 }
-
-// describe says what a check found, for add and rotate.
-func describe(c vault.Check) string {
-	switch c.Status {
-	case vault.Valid:
-		if c.Account != nil && c.Account.Name != "" {
-			return "valid: " + c.Account.Name
-		}
-		return "valid"
-	case "":
-		return "unverified"
-	}
-	return string(c.Status)
-}
