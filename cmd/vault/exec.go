@@ -44,49 +44,109 @@ type execArgs struct {
 	vars    []string
 	command []string
 	help    bool
+	// separated: a "--" ended the label part.
+	separated bool
 }
 
+// parseExecArgs reads exec's arguments: flags and at most one LABEL, then
+// COMMAND. A "--" separates them when it comes before LABEL, or right after
+// LABEL and its flags (`vault exec main --env-var X -- cmd`). Without one,
+// the first argument is LABEL and everything after it is COMMAND, a "--"
+// included (`vault exec main git log -- f`).
 func parseExecArgs(args []string) (execArgs, error) {
 	var a execArgs
-	dash := -1
-	for i, s := range args {
-		if s == "--" {
-			dash = i
-			break
+	for i := 0; i < len(args); i++ {
+		s := args[i]
+		n, err := execFlag(&a, args, i)
+		if err != nil {
+			return a, err
 		}
-	}
-	before := args
-	if dash >= 0 {
-		before, a.command = args[:dash], args[dash+1:]
-	}
-	for i := 0; i < len(before); i++ {
-		s := before[i]
-		switch {
-		case s == "-h" || s == "--help":
-			a.help = true
-		case s == "--env-var" || s == "-env-var":
-			if i+1 >= len(before) {
-				return a, usageErr("--env-var needs a NAME")
+		if n > 0 {
+			i += n - 1
+			continue
+		}
+		if s == "--" {
+			a.command = args[i+1:]
+			a.separated = true
+			return a, nil
+		}
+		if a.label != "" {
+			// Flags after LABEL count only when a "--" follows them.
+			j := i
+			probe := a
+			for j < len(args) && args[j] != "--" {
+				n, err := execFlag(&probe, args, j)
+				if err != nil || n == 0 {
+					break
+				}
+				j += n
 			}
-			i++
-			a.vars = append(a.vars, before[i])
-		case strings.HasPrefix(s, "--env-var=") || strings.HasPrefix(s, "-env-var="):
-			a.vars = append(a.vars, s[strings.IndexByte(s, '=')+1:])
-		case strings.HasPrefix(s, "-") && len(s) > 1:
-			return a, usageErr("exec: unknown flag %s", s)
-		default:
-			if a.label != "" {
-				// Two positional arguments before "--".
-				return a, usageErr("exec takes at most one LABEL before --; got %q and %q", a.label, s)
-			}
-			a.label = s
-			if dash < 0 {
-				a.command = before[i+1:]
+			if j < len(args) && args[j] == "--" {
+				a = probe
+				a.command = args[j+1:]
+				a.separated = true
 				return a, nil
 			}
+			a.command = args[i:]
+			return a, nil
+		}
+		a.label = s
+		rest := args[i+1:]
+		sep, err := hasSeparator(rest)
+		if err != nil {
+			return a, err
+		}
+		if !sep {
+			a.command = rest
+			return a, nil
 		}
 	}
 	return a, nil
+}
+
+// hasSeparator reports whether args are exec flags up to a "--"; a bad
+// flag there is an error.
+func hasSeparator(args []string) (bool, error) {
+	probe := execArgs{label: "-"}
+	for i := 0; i < len(args); {
+		if args[i] == "--" {
+			return true, nil
+		}
+		n, err := execFlag(&probe, args, i)
+		if err != nil {
+			return false, err
+		}
+		if n == 0 {
+			return false, nil
+		}
+		i += n
+	}
+	return false, nil
+}
+
+// execFlag parses the flag at args[i] into a, returning how many arguments
+// it took (0 when args[i] is not a flag).
+func execFlag(a *execArgs, args []string, i int) (int, error) {
+	s := args[i]
+	switch {
+	case s == "-h" || s == "--help":
+		a.help = true
+		return 1, nil
+	case s == "--env-var" || s == "-env-var":
+		if i+1 >= len(args) || args[i+1] == "--" {
+			return 0, usageErr("--env-var needs a NAME")
+		}
+		a.vars = append(a.vars, args[i+1])
+		return 2, nil
+	case strings.HasPrefix(s, "--env-var=") || strings.HasPrefix(s, "-env-var="):
+		a.vars = append(a.vars, s[strings.IndexByte(s, '=')+1:])
+		return 1, nil
+	case strings.HasPrefix(s, "-") && len(s) > 1 && s != "--":
+		if a.label == "" {
+			return 0, usageErr("exec: unknown flag %s", s)
+		}
+	}
+	return 0, nil
 }
 
 func runExec(c *cli.Context) error {
@@ -125,7 +185,7 @@ func runExec(c *cli.Context) error {
 	}
 	label, err := snap.Resolve(a.label, e.getenv("TOLOKA_VAULT_DEFAULT"))
 	if err != nil {
-		if a.label != "" && errors.Is(err, vault.ErrNotFound) && len(a.command) > 0 && !strings.Contains(strings.Join(c.Args().Slice(), " "), "--") {
+		if a.label != "" && errors.Is(err, vault.ErrNotFound) && len(a.command) > 0 && !a.separated {
 			return withHint(err, fmt.Sprintf("to run %s with the default key: vault exec -- %s", a.label, strings.Join(append([]string{a.label}, a.command...), " ")))
 		}
 		return err
