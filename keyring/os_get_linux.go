@@ -11,11 +11,12 @@ import (
 )
 
 // osGet reads a secret from the Secret Service with the fewest round
-// trips: connect, SearchItems on the service (which also says whether the
-// item is locked), OpenSession, GetSecret. go-keyring makes seven calls for
-// the same read (collection lookup, two unlocks, a session close); exec is
-// the hot path, so an unlocked item is read here directly. A locked item is
-// left to go-keyring, which asks the keychain to prompt for the unlock.
+// trips: Hello, SearchItems on the service (which also says whether the item
+// is locked) and OpenSession are sent together, then GetSecret. go-keyring
+// makes seven calls one after another for the same read (collection lookup,
+// two unlocks, a session close); exec is the hot path, so an unlocked item
+// is read here directly. A locked item is left to go-keyring, which asks the
+// keychain to prompt for the unlock.
 func osGet(service, label string) (string, error) {
 	conn, err := sessionBus()
 	if err != nil {
@@ -26,10 +27,23 @@ func osGet(service, label string) (string, error) {
 		dest = "org.freedesktop.secrets"
 		svc  = "org.freedesktop.Secret.Service"
 	)
+	// The bus handles a connection's messages in order, so the calls after
+	// Hello need not wait for its reply.
+	hello := conn.BusObject().Go("org.freedesktop.DBus.Hello", 0, nil)
 	obj := conn.Object(dest, "/org/freedesktop/secrets")
+	search := obj.Go(svc+".SearchItems", 0, nil, map[string]string{"service": service, "username": label})
+	open := obj.Go(svc+".OpenSession", 0, nil, "plain", dbus.MakeVariant(""))
+	var unique string
+	if err := (<-hello.Done).Store(&unique); err != nil {
+		return "", fmt.Errorf("connect to the session bus: %w", err)
+	}
 	var unlocked, locked []dbus.ObjectPath
-	attrs := map[string]string{"service": service, "username": label}
-	if err := obj.Call(svc+".SearchItems", 0, attrs).Store(&unlocked, &locked); err != nil {
+	if err := (<-search.Done).Store(&unlocked, &locked); err != nil {
+		return "", err
+	}
+	var ignored dbus.Variant
+	var session dbus.ObjectPath
+	if err := (<-open.Done).Store(&ignored, &session); err != nil {
 		return "", err
 	}
 	if len(unlocked) == 0 {
@@ -37,11 +51,6 @@ func osGet(service, label string) (string, error) {
 			return "", ErrNotFound
 		}
 		return gokeyring.Get(service, label)
-	}
-	var ignored dbus.Variant
-	var session dbus.ObjectPath
-	if err := obj.Call(svc+".OpenSession", 0, "plain", dbus.MakeVariant("")).Store(&ignored, &session); err != nil {
-		return "", err
 	}
 	var secret struct {
 		Session     dbus.ObjectPath
@@ -56,8 +65,9 @@ func osGet(service, label string) (string, error) {
 	return string(secret.Value), nil
 }
 
-// sessionBus connects to the session bus named by DBUS_SESSION_BUS_ADDRESS
-// (or $XDG_RUNTIME_DIR/bus). Unlike godbus it never launches a bus.
+// sessionBus connects and authenticates to the session bus named by
+// DBUS_SESSION_BUS_ADDRESS (or $XDG_RUNTIME_DIR/bus); the caller sends
+// Hello. Unlike godbus it never launches a bus.
 func sessionBus() (*dbus.Conn, error) {
 	addr := os.Getenv("DBUS_SESSION_BUS_ADDRESS")
 	if addr == "" {
@@ -75,10 +85,6 @@ func sessionBus() (*dbus.Conn, error) {
 		return nil, fmt.Errorf("connect to the session bus: %w", err)
 	}
 	if err := conn.Auth(nil); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("connect to the session bus: %w", err)
-	}
-	if err := conn.Hello(); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("connect to the session bus: %w", err)
 	}
