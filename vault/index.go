@@ -76,6 +76,9 @@ func (v *Vault) update(fn func(t *tx) error) error {
 		return fmt.Errorf("create vault directory: %w", err)
 	}
 	path := v.indexPath()
+	if err := v.create(path); err != nil {
+		return err
+	}
 	db, err := v.open(path, false)
 	if err != nil {
 		return err
@@ -94,6 +97,52 @@ func (v *Vault) update(fn func(t *tx) error) error {
 			return fn(&tx{btx: b})
 		})
 	})
+}
+
+// create makes a new, initialised index at path unless one exists. It is
+// built beside path and linked into place, so another process never sees a
+// half-made index (bbolt would otherwise create the file empty and fill it
+// in under its lock, and an empty index.db reads as damaged).
+func (v *Vault) create(path string) error {
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	f, err := os.CreateTemp(v.Dir, ".index.db.new-*")
+	if err != nil {
+		return fmt.Errorf("create index: %w", err)
+	}
+	tmp := f.Name()
+	f.Close()
+	defer os.Remove(tmp)
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return fmt.Errorf("create index: %w", err)
+	}
+	db, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: v.lockTimeout()})
+	if err != nil {
+		return fmt.Errorf("create index: %w", err)
+	}
+	err = db.Update(v.initIndex)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("create index: %w", err)
+	}
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create index: %w", err)
+	}
+	return syncDir(v.Dir)
+}
+
+// syncDir makes a new directory entry durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	_ = d.Sync() // not supported everywhere (Windows); best effort
+	return nil
 }
 
 func (v *Vault) indexPath() string { return filepath.Join(v.Dir, IndexFile) }

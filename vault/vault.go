@@ -325,6 +325,9 @@ func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
 	if e == nil || e.Hidden() && !v.stale(e.Pending) {
 		return nil, fmt.Errorf("%w %q", ErrNotFound, label)
 	}
+	if e.Pending != nil && !e.Hidden() && !v.stale(e.Pending) {
+		return nil, fmt.Errorf("%w: %q", ErrBusyEntry, label)
+	}
 	st, err := v.store(e.Backend, service)
 	if err != nil {
 		return nil, err
@@ -410,6 +413,14 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 	renamed.Pending = v.pending(OpRenamed)
 	renamed.Pending.From = from
 	err = v.update(func(t *tx) error {
+		// The source must still be the entry this rename read.
+		cur, err := t.get(from)
+		if err != nil {
+			return err
+		}
+		if cur == nil || cur.Fingerprint != old.Fingerprint || cur.Pending != nil && !v.stale(cur.Pending) {
+			return fmt.Errorf("%w: %q changed while it was being renamed", ErrBusyEntry, from)
+		}
 		if err := t.put(&renamed); err != nil {
 			return err
 		}

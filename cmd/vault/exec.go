@@ -46,6 +46,8 @@ type execArgs struct {
 	help    bool
 	// separated: a "--" ended the label part.
 	separated bool
+	// labelSet: a LABEL was given (perhaps an empty one).
+	labelSet bool
 }
 
 // parseExecArgs reads exec's arguments: flags and at most one LABEL, then
@@ -70,7 +72,7 @@ func parseExecArgs(args []string) (execArgs, error) {
 			a.separated = true
 			return a, nil
 		}
-		if a.label != "" {
+		if a.labelSet {
 			// Flags after LABEL count only when a "--" follows them.
 			j := i
 			probe := a
@@ -90,7 +92,7 @@ func parseExecArgs(args []string) (execArgs, error) {
 			a.command = args[i:]
 			return a, nil
 		}
-		a.label = s
+		a.label, a.labelSet = s, true
 		rest := args[i+1:]
 		sep, err := hasSeparator(rest)
 		if err != nil {
@@ -107,7 +109,7 @@ func parseExecArgs(args []string) (execArgs, error) {
 // hasSeparator reports whether args are exec flags up to a "--"; a bad
 // flag there is an error.
 func hasSeparator(args []string) (bool, error) {
-	probe := execArgs{label: "-"}
+	probe := execArgs{labelSet: true}
 	for i := 0; i < len(args); {
 		if args[i] == "--" {
 			return true, nil
@@ -142,7 +144,7 @@ func execFlag(a *execArgs, args []string, i int) (int, error) {
 		a.vars = append(a.vars, s[strings.IndexByte(s, '=')+1:])
 		return 1, nil
 	case strings.HasPrefix(s, "-") && len(s) > 1 && s != "--":
-		if a.label == "" {
+		if !a.labelSet {
 			return 0, usageErr("exec: unknown flag %s", s)
 		}
 	}
@@ -156,6 +158,11 @@ func runExec(c *cli.Context) error {
 	}
 	if a.help {
 		return cli.ShowCommandHelp(c.Lineage()[1], "exec")
+	}
+	if a.labelSet {
+		if err := vault.CheckLabel(a.label); err != nil {
+			return err
+		}
 	}
 	cfg, err := loadConfig(c)
 	if err != nil {

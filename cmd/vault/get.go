@@ -29,6 +29,11 @@ func runGet(c *cli.Context) error {
 	if c.NArg() > 1 {
 		return usageError(c, "get takes at most one LABEL")
 	}
+	if c.NArg() == 1 {
+		if err := vault.CheckLabel(c.Args().First()); err != nil {
+			return err
+		}
+	}
 	cfg, err := loadConfig(c)
 	if err != nil {
 		return err

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/toloka-vault/vault/vault"
+)
+
+// The canaries: keys that must appear nowhere but in get's stdout, the
+// child of exec and the backends.
+const (
+	canary        = "CANARYabcdefghijklmnop.qrst.uvwxyz0123456789"
+	canaryRotated = "CANRTabcdefghijklmnopq.rstu.vwxyz0123456789ABCDEFGH"
+	canaryReject  = "CANRJabcdefghijklmnopq.rstu.vwxyz0123456789XYZ"
+	canaryNoAns   = "CANNAabcdefghijklmnopq.rstu.vwxyz0123456789QRS"
+)
+
+var canaries = []string{canary, canaryRotated, canaryReject, canaryNoAns}
+
+// leakFragment returns the part of a canary found in s, or "": any run of
+// 10 characters of a canary is a leak (the 5-character prefix is not).
+func leakFragment(s string) string {
+	for _, c := range canaries {
+		for i := 0; i+10 <= len(c); i++ {
+			if strings.Contains(s, c[i:i+10]) {
+				return c[i : i+10]
+			}
+		}
+	}
+	return ""
+}
+
+// leakToloka answers as Toloka by key: canaryReject is rejected,
+// canaryNoAns gets 503s, anything else is valid unless the mode says
+// otherwise. It records every request URL.
+type leakToloka struct {
+	srv  *httptest.Server
+	mode atomic.Value // "valid", "invalid" or "down"
+	mu   sync.Mutex
+	urls []string
+	hdrs []string
+}
+
+func newLeakToloka(t *testing.T) *leakToloka {
+	f := &leakToloka{}
+	f.mode.Store("valid")
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.urls = append(f.urls, r.URL.String(), r.RequestURI, r.Host)
+		for name, v := range r.Header {
+			if name != "Authorization" {
+				f.hdrs = append(f.hdrs, name+": "+strings.Join(v, ","))
+			}
+		}
+		f.mu.Unlock()
+		auth := r.Header.Get("Authorization")
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.Contains(auth, canaryReject) || f.mode.Load() == "invalid":
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"code":"AUTHENTICATION_ERROR","message":"no"}`)
+		case strings.Contains(auth, canaryNoAns) || f.mode.Load() == "down":
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		default:
+			fmt.Fprint(w, `{"id":"a","public_name":{"EN":"X"}}`)
+		}
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// TestLeakScan runs every command, on success and failure paths, with
+// canary keys, and looks for them everywhere they must not be.
+func TestLeakScan(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) { leakScan(t, backend) })
+	}
+}
+
+func leakScan(t *testing.T, backend string) {
+	if leakFragment("x"+canaryRotated[3:13]) == "" || leakFragment(canary[:5]+"***") != "" {
+		t.Fatal("leakFragment does not tell a leak from a prefix")
+	}
+	sb := newSandbox(t, backend)
+	tol := newLeakToloka(t)
+	sb.setenv("TOLOKA_VAULT_PRODUCTION_URL="+tol.srv.URL, "TOLOKA_VAULT_SANDBOX_URL="+tol.srv.URL)
+	var runs []result
+	// run runs vault and checks its exit status; get's stdout may hold a key.
+	run := func(env []string, stdin string, want int, args ...string) result {
+		t.Helper()
+		if env == nil {
+			env = sb.env
+		}
+		r := runSafe(t, env, stdin, args...)
+		if r.code != want {
+			t.Errorf("want exit %d: %s", want, r)
+		}
+		runs = append(runs, r)
+		return r
+	}
+	cmds := []string{"add", "list", "get", "exec", "verify", "rm", "rename", "default", "rotate", "doctor", "completion"}
+	run(nil, "", 0, "--help")
+	for _, c := range cmds {
+		run(nil, "", 0, c, "--help")
+	}
+	// add: stdin, with verification; the same key again; from a variable;
+	// a bad label; a rejected key; no answer (stored unverified).
+	run(nil, canary+"\n", 0, "add", "main")
+	run(nil, canary+"\n", 2, "add", "main2")
+	run(withEnv(sb.env, "CANARY_VAR="+canary), "", 2, "add", "other", "--from-env", "CANARY_VAR")
+	run(nil, canary+"\n", 2, "add", "bad label")
+	run(nil, canary+"\n", 2, "add", "-x")
+	run(nil, "ApiKey "+canaryReject+"\n", 3, "add", "rej")
+	run(withEnv(sb.env, "NOANS="+canaryNoAns), "", 0, "add", "noans", "--from-env", "NOANS")
+	run(nil, canary+" "+canary+"\n", 2, "add", "twice")
+	run(nil, "", 0, "list")
+	run(nil, "", 0, "ls", "--json")
+	// get: the one place a key may be printed.
+	r := run(nil, "", 0, "get", "main")
+	if r.stdout != canary+"\n" {
+		t.Errorf("get main: want the canary on stdout: %s", r)
+	}
+	runs[len(runs)-1].stdout = "" // allowed there
+	run(nil, "", 2, "get", "nope")
+	// exec: the child has the key (it prints only its hash).
+	sum := sha256.Sum256([]byte(canary))
+	r = run(nil, "", 0, "exec", "main", "--", "sh", "-c", `printf %s "$TOLOKA_API_KEY" | sha256sum`)
+	if !strings.HasPrefix(r.stdout, hex.EncodeToString(sum[:])) {
+		t.Errorf("exec main: the child did not get the key: %s", r)
+	}
+	run(nil, "", 127, "exec", "main", "--", "no-such-command-here")
+	run(nil, "", 2, "exec", "nope", "--", "true")
+	// verify: valid, invalid, no answer.
+	run(nil, "", 0, "verify", "main")
+	run(nil, "", 4, "verify", "--json")
+	tol.mode.Store("invalid")
+	run(nil, "", 3, "verify", "main")
+	tol.mode.Store("down")
+	run(nil, "", 4, "verify", "main", "--timeout", "2s")
+	tol.mode.Store("valid")
+	// rename, default, rotate (verified, rejected, unverified, the same key).
+	run(nil, "", 0, "rename", "main", "prod")
+	run(nil, "", 2, "rename", "prod", "noans")
+	run(nil, "", 0, "default", "prod")
+	run(nil, "", 0, "default")
+	run(nil, canaryReject+"\n", 3, "rotate", "prod")
+	run(nil, canaryRotated+"\n", 0, "rotate", "prod")
+	run(nil, canaryRotated+"\n", 2, "rotate", "prod", "--no-verify")
+	run(nil, canary+"\n", 0, "rotate", "prod", "--no-verify")
+	run(nil, "", 0, "doctor")
+	run(nil, "", 0, "doctor", "--json")
+	run(nil, "", 0, "completion", "bash")
+	// Failure paths of the backends: wrong passphrase, unreachable keyring.
+	if backend == vault.BackendFile {
+		bad := withEnv(sb.env, "TOLOKA_VAULT_PASSPHRASE=wrong passphrase")
+		run(bad, "", 1, "get", "prod")
+		run(bad, "", 1, "exec", "prod", "--", "true")
+		run(bad, "", 1, "verify", "prod")
+		run(bad, canaryRotated+"\n", 1, "rotate", "prod", "--no-verify")
+		run(bad, "", 1, "doctor")
+	} else {
+		off := withEnv(sb.env, "DBUS_SESSION_BUS_ADDRESS="+noBus)
+		run(off, canaryRotated+"\n", 1, "add", "offline", "--no-verify")
+		run(off, "", 1, "get", "prod")
+		run(off, "", 1, "exec", "prod", "--", "true")
+		run(off, canaryRotated+"\n", 1, "rotate", "prod", "--no-verify")
+		run(off, "", 1, "doctor")
+	}
+	// While `vault exec prod -- sleep 1` runs, no command line holds a key.
+	cmdlines := scanCmdlinesDuring(t, func() { run(nil, "", 0, "exec", "prod", "--", "sleep", "1") })
+	run(nil, "", 0, "rm", "prod", "noans", "--yes")
+	run(nil, "", 2, "rm", "prod", "--yes")
+
+	for _, r := range runs {
+		if f := leakFragment(r.stdout + r.stderr); f != "" {
+			t.Errorf("LEAK: %q in the output of: %s", f, r)
+		}
+	}
+	tol.mu.Lock()
+	for _, u := range append(tol.urls, tol.hdrs...) {
+		if f := leakFragment(u); f != "" {
+			t.Errorf("LEAK: %q in a request URL or header other than Authorization: %s", f, u)
+		}
+	}
+	tol.mu.Unlock()
+	if f := leakFragment(cmdlines); f != "" {
+		t.Errorf("LEAK: %q in a /proc/*/cmdline while exec ran", f)
+	}
+	// Files: the vault directory (keys.age included: it is encrypted),
+	// TMPDIR and HOME.
+	files := 0
+	for _, root := range []string{sb.dir, sb.tmp, sb.home} {
+		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Errorf("read %s: %v", path, err)
+				return nil
+			}
+			files++
+			if f := leakFragment(string(data)); f != "" {
+				t.Errorf("LEAK: %q in %s", f, path)
+			}
+			return nil
+		})
+	}
+	if _, err := os.Stat(filepath.Join(sb.dir, vault.IndexFile)); err != nil {
+		t.Errorf("no index to scan: %v", err)
+	}
+	t.Logf("%d commands run, %d requests and %d files scanned, %d bytes of command lines", len(runs), len(tol.urls)/3, files, len(cmdlines))
+}
+
+// scanCmdlinesDuring runs fn and meanwhile reads every /proc/*/cmdline
+// every 20ms; it returns all it read.
+func scanCmdlinesDuring(t *testing.T, fn func()) string {
+	var all bytes.Buffer
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			paths, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+			for _, p := range paths {
+				if b, err := os.ReadFile(p); err == nil {
+					all.Write(b)
+					all.WriteByte('\n')
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	fn()
+	close(stop)
+	<-done
+	if !strings.Contains(all.String(), "sleep") {
+		t.Errorf("the /proc scan never saw the sleep that exec ran")
+	}
+	return all.String()
+}
