@@ -230,3 +230,37 @@ func exitCodeOf(err error) int {
 	}
 	return -1
 }
+
+// TestOfferFileBackend: with the keychain unreachable, add on a terminal
+// offers the file backend and moves there only on an explicit yes.
+func TestOfferFileBackend(t *testing.T) {
+	for _, answer := range []string{"n", "y"} {
+		t.Run(answer, func(t *testing.T) {
+			p := openPTY(t)
+			dir := t.TempDir()
+			env := []string{"TOLOKA_VAULT_PASSPHRASE=pty-test-pass", "DBUS_SESSION_BUS_ADDRESS=unix:path=" + filepath.Join(dir, "nobus")}
+			cmd := startOnPTY(t, p, dir, env, "add", "main", "--no-verify")
+			p.waitFor(t, "input is hidden")
+			p.waitEchoOff(t)
+			_, _ = p.master.Write([]byte(ptyKey + "\r"))
+			p.waitFor(t, "file backend instead? [y/N]")
+			_, _ = p.master.Write([]byte(answer + "\r"))
+			err := cmd.Wait()
+			_, statErr := os.Stat(filepath.Join(dir, "keys.age"))
+			switch answer {
+			case "n":
+				if code := exitCodeOf(err); code != exitFailure || statErr == nil {
+					t.Fatalf("declined: exit %d, keys.age exists %v; screen:\n%s", code, statErr == nil, p.screen())
+				}
+			case "y":
+				if code := exitCodeOf(err); code != 0 || statErr != nil {
+					t.Fatalf("accepted: exit %d (%v); screen:\n%s", code, statErr, p.screen())
+				}
+				p.waitFor(t, "added main (PTYSE***")
+			}
+			if strings.Contains(p.screen(), "PTYSECRETa") {
+				t.Fatal("the key was echoed")
+			}
+		})
+	}
+}
