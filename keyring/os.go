@@ -33,8 +33,16 @@ func (o *OS) Set(ctx context.Context, label string, s Secret) error {
 
 // Get implements Store.
 func (o *OS) Get(ctx context.Context, label string) (Secret, error) {
+	// A read left behind by call ends when Get returns (cancel); the
+	// connection's own bound, a little past call's, is only a backstop.
+	d := o.Timeout
+	if d <= 0 {
+		d = DefaultTimeout
+	}
+	rctx, cancel := context.WithTimeout(ctx, d+time.Second)
+	defer cancel()
 	v, err := o.call(ctx, "read", label, func() (string, error) {
-		return osGet(o.Service, label)
+		return osGet(rctx, o.Service, label)
 	})
 	if err != nil {
 		return Secret{}, err

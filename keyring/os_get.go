@@ -2,6 +2,12 @@
 
 package keyring
 
-import gokeyring "github.com/zalando/go-keyring"
+import (
+	"context"
 
-func osGet(service, label string) (string, error) { return gokeyring.Get(service, label) }
+	gokeyring "github.com/zalando/go-keyring"
+)
+
+func osGet(_ context.Context, service, label string) (string, error) {
+	return gokeyring.Get(service, label)
+}
