@@ -48,17 +48,12 @@ func runAdd(c *cli.Context) error {
 	default:
 		return usageError(c, "--env %q: use auto, production or sandbox", env)
 	}
-	cfg, err := loadConfig(c)
+	// Refuse what can be refused before the person pastes the key.
+	cfg, v, snap, err := loadVault(c)
 	if err != nil {
 		return err
 	}
 	e := cfg.e
-	v := cfg.vault()
-	// Refuse what can be refused before the person pastes the key.
-	snap, err := v.List()
-	if err != nil {
-		return err
-	}
 	if snap.Find(label) != nil {
 		return fmt.Errorf("%w: %q (use `vault rotate %s` to replace its key)", vault.ErrExists, label, label)
 	}

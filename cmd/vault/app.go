@@ -334,6 +334,21 @@ func loadConfig(c *cli.Context) (*config, error) {
 	return cfg, nil
 }
 
+// loadVault loads the configuration and reads the index once, as most
+// commands start.
+func loadVault(c *cli.Context) (*config, *vault.Vault, *vault.Snapshot, error) {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	v := cfg.vault()
+	snap, err := v.List()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, v, snap, nil
+}
+
 // flagOrEnv returns the flag's value where it is set on the command or
 // above it, else fallback.
 func flagOrEnv(c *cli.Context, name, fallback string) string {

@@ -23,12 +23,7 @@ func runRename(c *cli.Context) error {
 		return usageError(c, "rename takes OLD and NEW")
 	}
 	from, to := c.Args().Get(0), c.Args().Get(1)
-	cfg, err := loadConfig(c)
-	if err != nil {
-		return err
-	}
-	v := cfg.vault()
-	snap, err := v.List()
+	cfg, v, snap, err := loadVault(c)
 	if err != nil {
 		return err
 	}

@@ -29,16 +29,11 @@ func runRm(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return usageError(c, "rm needs at least one LABEL")
 	}
-	cfg, err := loadConfig(c)
+	cfg, v, snap, err := loadVault(c)
 	if err != nil {
 		return err
 	}
 	e := cfg.e
-	v := cfg.vault()
-	snap, err := v.List()
-	if err != nil {
-		return err
-	}
 	labels := c.Args().Slice()
 	var entries []*vault.Entry
 	for _, l := range labels {

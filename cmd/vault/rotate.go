@@ -37,16 +37,11 @@ func runRotate(c *cli.Context) error {
 	if err := vault.CheckLabel(label); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(c)
+	cfg, v, snap, err := loadVault(c)
 	if err != nil {
 		return err
 	}
 	e := cfg.e
-	v := cfg.vault()
-	snap, err := v.List()
-	if err != nil {
-		return err
-	}
 	old := snap.Find(label)
 	if old == nil {
 		return snapNotFound(snap, label)

@@ -64,16 +64,11 @@ func runVerify(c *cli.Context) error {
 	if c.IsSet("stale") && c.Duration("stale") <= 0 {
 		return usageError(c, "--stale must be positive")
 	}
-	cfg, err := loadConfig(c)
+	cfg, v, snap, err := loadVault(c)
 	if err != nil {
 		return err
 	}
 	e := cfg.e
-	v := cfg.vault()
-	snap, err := v.List()
-	if err != nil {
-		return err
-	}
 	entries := snap.Entries
 	if c.NArg() > 0 {
 		entries = nil
