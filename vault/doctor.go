@@ -30,7 +30,16 @@ const (
 	KindPending     = "pending"     // the leftover of an interrupted write
 	KindOrphan      = "orphan"      // a secret in a backend that no entry names
 	KindDefault     = "default"     // the default label
+	KindTempFile    = "tempfile"    // a temporary file an interrupted write left
 )
+
+// tempFiles are the names of the temporary files writes make beside the
+// index and the file backend before renaming (or linking) them into place.
+var tempFiles = []string{".index.db.new-*", "." + FileBackendFile + ".tmp-*"}
+
+// staleTemp is how old a temporary file must be before Doctor calls it a
+// leftover rather than a write in progress.
+const staleTemp = time.Minute
 
 // DoctorOptions says what Doctor does besides looking.
 type DoctorOptions struct {
@@ -123,6 +132,7 @@ func (r *Report) add(f *Finding) *Finding {
 func (v *Vault) Doctor(ctx context.Context, opts DoctorOptions) (*Report, error) {
 	r := &Report{Dir: v.Dir, Index: v.indexPath()}
 	v.checkPermissions(r)
+	v.checkTempFiles(r)
 	idx, ok := v.checkIndex(r)
 	if err := ctx.Err(); err != nil {
 		return r, err
@@ -161,6 +171,38 @@ func (v *Vault) Repair(ctx context.Context, f *Finding) error {
 	f.FixErr = err
 	f.Fixed = err == nil
 	return err
+}
+
+// checkTempFiles finds the temporary files of writes that were killed
+// before their rename. They never hold a key in clear (the file backend's
+// is encrypted, the index's holds no key), and the write they belong to did
+// not happen, so removing them loses nothing.
+func (v *Vault) checkTempFiles(r *Report) {
+	now := v.now()
+	for _, pattern := range tempFiles {
+		matches, _ := filepath.Glob(filepath.Join(v.Dir, pattern))
+		for _, path := range matches {
+			st, err := os.Lstat(path)
+			if err != nil || !st.Mode().IsRegular() {
+				continue
+			}
+			f := r.add(&Finding{Kind: KindTempFile, Label: path})
+			if age := now.Sub(st.ModTime()); age < staleTemp {
+				f.Warning = true
+				f.Problem = "a write is in progress (temporary file " + filepath.Base(path) + ")"
+				continue
+			}
+			f.Problem = "a temporary file left by an interrupted write"
+			f.Fixable = true
+			f.Fix = "removing " + path + " (the write it belongs to never took effect)"
+			f.repair = func(context.Context) error {
+				if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
+				return nil
+			}
+		}
+	}
 }
 
 // errChanged means the index changed between the check and the repair.

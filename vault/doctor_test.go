@@ -573,3 +573,53 @@ func TestDoctorUninitialisedIndex(t *testing.T) {
 		t.Fatalf("an index with no buckets: %s", dumpReport(r))
 	}
 }
+
+func TestDoctorTempFiles(t *testing.T) {
+	v, _ := newTestVault(t)
+	ctx := context.Background()
+	if _, err := v.Add(ctx, "main", key(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(v.Dir, ".keys.age.tmp-123")
+	fresh := filepath.Join(v.Dir, ".index.db.new-456")
+	for _, p := range []string{old, fresh} {
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	past := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(old, past, past); err != nil {
+		t.Fatal(err)
+	}
+	r, err := v.Doctor(ctx, DoctorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stale, live *Finding
+	for _, f := range r.Checks {
+		switch f.Label {
+		case old:
+			stale = f
+		case fresh:
+			live = f
+		}
+	}
+	if stale == nil || !stale.Failed() || !stale.Fixable {
+		t.Fatalf("old temporary file: %+v", stale)
+	}
+	if live == nil || live.Failed() || !live.Warning {
+		t.Fatalf("fresh temporary file: %+v", live)
+	}
+	if r.Healthy() {
+		t.Fatal("a leftover temporary file should make the vault unhealthy")
+	}
+	if _, err := v.Doctor(ctx, DoctorOptions{Fix: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("the leftover was not removed")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Fatal("a write in progress lost its temporary file")
+	}
+}
