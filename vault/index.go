@@ -1,6 +1,8 @@
 package vault
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -243,7 +245,13 @@ func (v *Vault) initIndex(b *bolt.Tx) error {
 	}
 	service := v.Service
 	if service == "" {
-		service = DefaultService
+		// A vault outside the default directory gets a service of its
+		// own, so two vaults never overwrite each other's secrets.
+		var b [4]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		service = DefaultService + "-" + hex.EncodeToString(b[:])
 	}
 	return meta.Put(keyService, []byte(service))
 }

@@ -46,11 +46,26 @@ var (
 	ErrSame = errors.New("nothing to change")
 )
 
+func errExists(label string) error {
+	return fmt.Errorf("%w: %q (use `vault rotate %s` to replace its key)", ErrExists, label, label)
+}
+
+func errFull() error {
+	return fmt.Errorf("%w: it holds %d keys, as many as one Toloka account may have; remove one with `vault rm LABEL`", ErrFull, MaxLabels)
+}
+
+func errDuplicate(of string) error { return fmt.Errorf("%w under the label %q", ErrDuplicate, of) }
+
+func errSameKey(label string) error {
+	return fmt.Errorf("%w: %q already holds this key", ErrSame, label)
+}
+
 // Vault is one vault directory and the stores its entries live in.
 type Vault struct {
 	// Dir holds index.db (and the file backend).
 	Dir string
-	// Service is the keychain service recorded in a newly created index.
+	// Service is the keychain service recorded in a newly created index;
+	// "" means DefaultService plus 8 random hex digits.
 	Service string
 	// Stores returns the store of a backend; service is the one recorded
 	// in the index.
@@ -81,10 +96,7 @@ func (v *Vault) fault(step string) {
 
 func (v *Vault) store(backend, service string) (keyring.Store, error) {
 	if service == "" {
-		service = v.Service
-		if service == "" {
-			service = DefaultService
-		}
+		service = DefaultService // no index yet: nothing is stored anywhere
 	}
 	return v.Stores(backend, service)
 }
@@ -167,6 +179,54 @@ func (s *Snapshot) notFound(label string) error {
 		return fmt.Errorf("%w %q: the vault is empty", ErrNotFound, label)
 	}
 	return fmt.Errorf("%w %q (have: %s)", ErrNotFound, label, strings.Join(s.Labels(), ", "))
+}
+
+// CheckAdd tells, from this snapshot, what Add would refuse, so that a
+// command can refuse before a person pastes a key: the label taken, the
+// vault full, and (unless key is zero) the key stored under another label.
+// Add checks again under the index lock.
+func (s *Snapshot) CheckAdd(label string, key keyring.Secret) error {
+	if err := CheckLabel(label); err != nil {
+		return err
+	}
+	if s.Find(label) != nil {
+		return errExists(label)
+	}
+	if len(s.Entries)+len(s.Pending) >= MaxLabels {
+		return errFull()
+	}
+	if !key.IsZero() {
+		if l := s.holder(key); l != "" {
+			return errDuplicate(l)
+		}
+	}
+	return nil
+}
+
+// CheckRotate tells, from this snapshot, what Rotate would refuse for key.
+func (s *Snapshot) CheckRotate(label string, key keyring.Secret) error {
+	if s.Find(label) == nil {
+		return s.notFound(label)
+	}
+	switch l := s.holder(key); l {
+	case "":
+		return nil
+	case label:
+		return errSameKey(label)
+	default:
+		return errDuplicate(l)
+	}
+}
+
+// holder returns the label of the visible entry holding key, or "".
+func (s *Snapshot) holder(key keyring.Secret) string {
+	fp := Fingerprint(key)
+	for _, e := range s.Entries {
+		if e.Fingerprint == fp {
+			return e.Label
+		}
+	}
+	return ""
 }
 
 // Secret reads the secret of a visible entry from its backend and checks it
@@ -260,15 +320,15 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 				if o.Hidden() {
 					return fmt.Errorf("%w: %q", ErrBusyEntry, label)
 				}
-				return fmt.Errorf("%w: %q (use `vault rotate %s` to replace its key)", ErrExists, label, label)
+				return errExists(label)
 			}
 			count++
 			if o.Fingerprint == e.Fingerprint || o.Pending != nil && o.Pending.Next != nil && o.Pending.Next.Fingerprint == e.Fingerprint {
-				return fmt.Errorf("%w under the label %q", ErrDuplicate, o.Label)
+				return errDuplicate(o.Label)
 			}
 		}
 		if count >= MaxLabels {
-			return fmt.Errorf("%w: it holds %d keys, as many as one Toloka account may have; remove one with `vault rm LABEL`", ErrFull, MaxLabels)
+			return errFull()
 		}
 		reserved := *e
 		reserved.Pending = v.pending(OpAdd)
@@ -477,9 +537,9 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 		for _, o := range all {
 			if o.Fingerprint == fp {
 				if o.Label == label {
-					return fmt.Errorf("%w: %q already holds this key", ErrSame, label)
+					return errSameKey(label)
 				}
-				return fmt.Errorf("%w under the label %q", ErrDuplicate, o.Label)
+				return errDuplicate(o.Label)
 			}
 		}
 		k.Backend = old.Backend

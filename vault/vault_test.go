@@ -430,3 +430,40 @@ func TestRenameCrashAfterIndexLeavesTrace(t *testing.T) {
 		t.Fatalf("after rename: %+v", e)
 	}
 }
+
+func TestSnapshotChecks(t *testing.T) {
+	v, _ := newTestVault(t)
+	ctx := context.Background()
+	if _, err := v.Add(ctx, "main", key(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := v.List()
+	k1, k2 := key(t, 1).Secret, key(t, 2).Secret
+	cases := []struct {
+		err  error
+		want error
+	}{
+		{s.CheckAdd("main", keyring.Secret{}), ErrExists},
+		{s.CheckAdd("other", k1), ErrDuplicate},
+		{s.CheckAdd("-x", keyring.Secret{}), ErrInvalidLabel},
+		{s.CheckAdd("other", k2), nil},
+		{s.CheckRotate("main", k1), ErrSame},
+		{s.CheckRotate("nope", k2), ErrNotFound},
+		{s.CheckRotate("main", k2), nil},
+	}
+	for i, c := range cases {
+		if !errors.Is(c.err, c.want) || c.want == nil && c.err != nil {
+			t.Errorf("case %d: %v, want %v", i, c.err, c.want)
+		}
+	}
+	// A new index outside the default directory gets a service of its own.
+	v2, _ := newTestVault(t)
+	v2.Service = ""
+	if _, err := v2.Add(ctx, "a", key(t, 3)); err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := v2.List()
+	if !strings.HasPrefix(s2.Service, DefaultService+"-") || len(s2.Service) != len(DefaultService)+9 {
+		t.Fatalf("service %q", s2.Service)
+	}
+}

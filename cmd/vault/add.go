@@ -48,17 +48,14 @@ func runAdd(c *cli.Context) error {
 	default:
 		return usageError(c, "--env %q: use auto, production or sandbox", env)
 	}
-	// Refuse what can be refused before the person pastes the key.
 	cfg, v, snap, err := loadVault(c)
 	if err != nil {
 		return err
 	}
 	e := cfg.e
-	if snap.Find(label) != nil {
-		return fmt.Errorf("%w: %q (use `vault rotate %s` to replace its key)", vault.ErrExists, label, label)
-	}
-	if len(snap.Entries)+len(snap.Pending) >= vault.MaxLabels {
-		return fmt.Errorf("%w: it holds %d keys, as many as one Toloka account may have; remove one with `vault rm LABEL`", vault.ErrFull, vault.MaxLabels)
+	// Refuse what can be refused before the person pastes the key.
+	if err := snap.CheckAdd(label, keyring.Secret{}); err != nil {
+		return err
 	}
 	var tol *toloka
 	if !c.Bool("no-verify") {
@@ -83,8 +80,9 @@ func runAdd(c *cli.Context) error {
 	}
 	ctx := cmdContext(c)
 	if tol != nil {
-		if dup := duplicateOf(snap, key); dup != "" {
-			return fmt.Errorf("%w under the label %q", vault.ErrDuplicate, dup)
+		// Before Toloka is asked: a key already stored needs no request.
+		if err := snap.CheckAdd(label, key); err != nil {
+			return err
 		}
 		check, rejected := tol.decide(ctx, env, key)
 		if rejected {
@@ -104,17 +102,6 @@ func runAdd(c *cli.Context) error {
 	warnCheck(e, ent, k.Check)
 	fmt.Fprintf(e.stdout, "added %s (%s***, %s, %s)\n", ent.Label, ent.Prefix, ent.Env, summary(ent))
 	return nil
-}
-
-// duplicateOf returns the label already holding key, or "".
-func duplicateOf(s *vault.Snapshot, key keyring.Secret) string {
-	fp := vault.Fingerprint(key)
-	for _, en := range s.Entries {
-		if en.Fingerprint == fp {
-			return en.Label
-		}
-	}
-	return ""
 }
 
 func envWord(env string) string {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -363,17 +361,17 @@ func flagOrEnv(c *cli.Context, name, fallback string) string {
 	return fallback
 }
 
-// vault returns the vault of the configured directory.
+// vault returns the vault of the configured directory. The default
+// directory's keychain service is toloka-vault; any other directory's gets
+// a random suffix when its index is created.
 func (cfg *config) vault() *vault.Vault {
-	service := vault.DefaultService
-	if !cfg.defaultDir {
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		service = vault.DefaultService + "-" + hex.EncodeToString(b[:])
+	service := ""
+	if cfg.defaultDir {
+		service = vault.DefaultService
 	}
 	return &vault.Vault{
 		Dir:     cfg.dir,
-		Service: service, // used only when the index is created
+		Service: service,
 		Stores:  cfg.store,
 		Now:     cfg.e.now,
 		Fault:   cfg.e.fault,

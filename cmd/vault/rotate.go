@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/toloka-vault/vault/keyring"
 	"github.com/toloka-vault/vault/vault"
 	"github.com/toloka-vault/vault/verify"
 )
@@ -44,7 +45,7 @@ func runRotate(c *cli.Context) error {
 	e := cfg.e
 	old := snap.Find(label)
 	if old == nil {
-		return snapNotFound(snap, label)
+		return snap.CheckRotate(label, keyring.Secret{})
 	}
 	var tol *toloka
 	if !c.Bool("no-verify") {
@@ -59,11 +60,8 @@ func runRotate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if dup := duplicateOf(snap, key); dup != "" {
-		if dup == label {
-			return fmt.Errorf("%w: %q already holds this key", vault.ErrSame, label)
-		}
-		return fmt.Errorf("%w under the label %q", vault.ErrDuplicate, dup)
+	if err := snap.CheckRotate(label, key); err != nil {
+		return err
 	}
 	k := vault.NewKey{Secret: key, Scheme: verify.Scheme(key.Reveal()), Env: old.Env}
 	ctx := cmdContext(c)
@@ -83,13 +81,4 @@ func runRotate(c *cli.Context) error {
 	fmt.Fprintf(e.stdout, "rotated %s (%s***, %s, %s)\n", ent.Label, ent.Prefix, ent.Env, summary(ent))
 	fmt.Fprintf(e.stderr, "note: the old key %s*** still works on Toloka until you delete it in the web UI (Profile → Integrations)\n", old.Prefix)
 	return nil
-}
-
-// snapNotFound is the not-found error naming the labels there are.
-func snapNotFound(s *vault.Snapshot, label string) error {
-	_, err := s.Resolve(label, "")
-	if err == nil {
-		return fmt.Errorf("%w %q", vault.ErrNotFound, label)
-	}
-	return err
 }
