@@ -534,7 +534,7 @@ func (v *Vault) checkEntries(ctx context.Context, r *Report, idx *indexState, ba
 			v.checkEntry(ctx, r, idx, e, bs)
 		case !v.stale(e.Pending):
 			r.add(&Finding{Kind: KindPending, Label: e.Label, Warning: true,
-				Problem: fmt.Sprintf("a %s is in progress (process %d, since %s)", e.Pending.Op, e.Pending.PID, e.Pending.Since.Format(time.RFC3339)),
+				Problem: fmt.Sprintf("%s is in progress (process %d, since %s)", opName(e.Pending.Op), e.Pending.PID, e.Pending.Since.Format(time.RFC3339)),
 				Hint:    "let it finish; if that process is stuck, stop it and run `vault doctor --fix`"})
 		case e.Pending.Op == OpRenamed:
 			v.checkEntry(ctx, r, idx, e, bs)
@@ -658,12 +658,27 @@ func (v *Vault) mismatch(f *Finding, e *Entry, sec keyring.Secret) {
 	f.Hint = fmt.Sprintf("if it is your newer key, run `vault rotate %s` and paste it; otherwise `vault rm %s`", e.Label, e.Label)
 }
 
+// opName names a pending operation for a sentence.
+func opName(op string) string {
+	switch op {
+	case OpAdd:
+		return "an add"
+	case OpRename, OpRenamed, OpMoved:
+		return "a rename"
+	case OpRotate:
+		return "a rotate"
+	case OpRemove:
+		return "an rm"
+	}
+	return fmt.Sprintf("an operation %q", op)
+}
+
 // samePending reports whether two pending records describe the same write.
 func samePending(a, b *Pending) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return a.Op == b.Op && a.PID == b.PID && a.Since.Equal(b.Since) && a.From == b.From
+	return a.Op == b.Op && a.PID == b.PID && a.Since.Equal(b.Since) && a.From == b.From && a.To == b.To
 }
 
 // checkPending looks at the leftover of an interrupted (stale) write and
@@ -674,11 +689,11 @@ func (v *Vault) checkPending(ctx context.Context, r *Report, idx *indexState, e 
 		Detail: fmt.Sprintf("%s by process %d since %s", p.Op, p.PID, p.Since.Format(time.RFC3339))})
 	sec, skip, err := readSecret(ctx, bs, e.Backend, e.Label)
 	if skip != "" {
-		f.Problem = fmt.Sprintf("an interrupted %s of %s; %s", p.Op, e.Label, skip)
+		f.Problem = fmt.Sprintf("%s of %s was interrupted; %s", opName(p.Op), e.Label, skip)
 		return
 	}
 	if err != nil && !errors.Is(err, keyring.ErrNotFound) {
-		f.Problem = fmt.Sprintf("an interrupted %s of %s; cannot read its secret: %v", p.Op, e.Label, err)
+		f.Problem = fmt.Sprintf("%s of %s was interrupted; cannot read its secret: %v", opName(p.Op), e.Label, err)
 		f.Hint = keyring.Hint(err)
 		return
 	}
@@ -757,6 +772,32 @@ func (v *Vault) checkPending(ctx context.Context, r *Report, idx *indexState, e 
 			f.Kind = KindEntry
 			v.secretGone(f, idx, e, e.Fingerprint, bs)
 			f.Problem = "an interrupted rotate; " + f.Problem
+		}
+	case OpMoved:
+		f.Fixable = true
+		f.Problem = fmt.Sprintf("an interrupted rename of %s to %s left a record of the old label", label, p.To)
+		f.Fix = fmt.Sprintf("dropping the record of %s left by an interrupted rename to %s", label, p.To)
+		if found && fp == e.Fingerprint {
+			f.Detail += fmt.Sprintf("; a copy of the key was left under %s in the %s backend: harmless, and not deleted", label, e.Backend)
+		}
+		f.repair = replace(nil)
+	case OpRemove:
+		switch {
+		case found && fp == e.Fingerprint:
+			done := *e
+			done.Pending = nil
+			f.Problem = fmt.Sprintf("an interrupted rm of %s: its key (%s***) is still stored", label, e.Prefix)
+			f.Fixable = true
+			f.Fix = fmt.Sprintf("keeping %s, as the rm did not get to delete its key; run `vault rm %s` again to remove it", label, label)
+			f.repair = replace(&done)
+		case found:
+			v.mismatch(f, e, sec)
+			f.Problem = "an interrupted rm; " + f.Problem
+		default:
+			v.secretGone(f, idx, e, e.Fingerprint, bs)
+			f.Problem = fmt.Sprintf("an interrupted rm of %s: its key is deleted, its entry is not", label)
+			f.Fix = fmt.Sprintf("finishing the rm of %s: dropping its entry", label)
+			f.Hint = ""
 		}
 	default:
 		f.Problem = fmt.Sprintf("an unknown pending operation %q", p.Op)

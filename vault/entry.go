@@ -58,11 +58,13 @@ type Entry struct {
 
 // Pending records a write in progress.
 type Pending struct {
-	Op    string    `json:"op"` // OpAdd, OpRename, OpRenamed or OpRotate
+	Op    string    `json:"op"` // one of the Op constants
 	Since time.Time `json:"since"`
 	PID   int       `json:"pid"`
 	// From is the old label of a rename.
 	From string `json:"from,omitempty"`
+	// To is the new label of a rename, on its old label's OpMoved record.
+	To string `json:"to,omitempty"`
 	// Next is the entry a rotate will leave behind.
 	Next *Entry `json:"next,omitempty"`
 }
@@ -74,14 +76,23 @@ const (
 	// OpRenamed marks a renamed entry until the secret under its old label
 	// (Pending.From) has been deleted.
 	OpRenamed = "renamed"
-	OpRotate  = "rotate"
+	// OpMoved keeps a renamed entry's old label (a hidden record) until the
+	// secret under it has been deleted, so that no add can store a new key
+	// there that the rename would then delete.
+	OpMoved  = "moved"
+	OpRotate = "rotate"
+	// OpRemove marks an entry an rm has chosen, until its secret is deleted.
+	OpRemove = "rm"
 )
 
-// Hidden reports whether list and lookups should not show the entry yet:
-// its first write has not finished.
+// Hidden reports whether list and lookups should not show the entry: its
+// first write has not finished, or it is the old label of a rename.
 func (e *Entry) Hidden() bool {
-	return e.Pending != nil && (e.Pending.Op == OpAdd || e.Pending.Op == OpRename)
+	return e.Pending != nil && (e.Pending.Op == OpAdd || e.Pending.Op == OpRename || e.Pending.Op == OpMoved)
 }
+
+// moved reports whether e is the record a rename keeps of its old label.
+func (e *Entry) moved() bool { return e.Pending != nil && e.Pending.Op == OpMoved }
 
 // Check is the outcome of one verification, to be recorded in an entry.
 type Check struct {

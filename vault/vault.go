@@ -104,7 +104,7 @@ func (v *Vault) store(backend, service string) (keyring.Store, error) {
 // Snapshot is the index as one read saw it.
 type Snapshot struct {
 	Entries []*Entry // visible entries, label order
-	Pending []*Entry // entries of unfinished writes
+	Pending []*Entry // entries of unfinished adds and renames
 	Default string
 	Service string
 }
@@ -118,9 +118,13 @@ func (v *Vault) List() (*Snapshot, error) {
 			return err
 		}
 		for _, e := range all {
-			if e.Hidden() {
+			switch {
+			case e.moved():
+				// The old label of a rename: its key is counted under
+				// the new one.
+			case e.Hidden():
 				s.Pending = append(s.Pending, e)
-			} else {
+			default:
 				s.Entries = append(s.Entries, e)
 			}
 		}
@@ -292,6 +296,14 @@ func (v *Vault) stale(p *Pending) bool {
 	return !processAlive(p.PID) || v.now().Sub(p.Since) > after
 }
 
+// reclaimable reports whether e is a hidden record an interrupted write
+// left behind, which a new add or rename of its label may take over: the
+// key it stood for is either stored under another label or was never
+// committed.
+func (v *Vault) reclaimable(e *Entry) bool {
+	return e.Hidden() && v.stale(e.Pending)
+}
+
 func (v *Vault) pending(op string) *Pending {
 	return &Pending{Op: op, Since: v.now(), PID: os.Getpid()}
 }
@@ -314,13 +326,16 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 		count := 0
 		for _, o := range all {
 			if o.Label == label {
-				if o.Pending != nil && o.Pending.Op == OpAdd && v.stale(o.Pending) {
-					continue // an abandoned add of this label: take it over
+				if v.reclaimable(o) {
+					continue // an abandoned add or rename: take it over
 				}
-				if o.Hidden() {
+				if o.Hidden() || o.Pending != nil && !v.stale(o.Pending) {
 					return fmt.Errorf("%w: %q", ErrBusyEntry, label)
 				}
 				return errExists(label)
+			}
+			if o.moved() {
+				continue // its key is counted under its new label
 			}
 			count++
 			if o.Fingerprint == e.Fingerprint || o.Pending != nil && o.Pending.Next != nil && o.Pending.Next.Fingerprint == e.Fingerprint {
@@ -368,35 +383,53 @@ func (v *Vault) unreserve(label string) {
 	})
 }
 
-// Remove deletes the secret, then the entry; a secret already gone is not
-// an error. Removing the default unsets it.
+// Remove marks the entry, deletes the secret, then the entry; a secret
+// already gone is not an error. The mark keeps a rename or rotate from
+// starting on the entry meanwhile. Removing the default unsets it.
 func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
 	var e *Entry
 	var service string
-	err := v.view(func(t *tx) error {
+	marked := Entry{}
+	err := v.update(func(t *tx) error {
 		var err error
 		service = t.service()
-		e, err = t.get(label)
-		return err
+		if e, err = t.get(label); err != nil {
+			return err
+		}
+		if e == nil || e.Hidden() && !v.stale(e.Pending) {
+			return fmt.Errorf("%w %q", ErrNotFound, label)
+		}
+		if e.Pending != nil && !v.stale(e.Pending) {
+			return fmt.Errorf("%w: %q", ErrBusyEntry, label)
+		}
+		marked = *e
+		marked.Pending = v.pending(OpRemove)
+		return t.put(&marked)
 	})
 	if err != nil {
 		return nil, err
 	}
-	if e == nil || e.Hidden() && !v.stale(e.Pending) {
-		return nil, fmt.Errorf("%w %q", ErrNotFound, label)
-	}
-	if e.Pending != nil && !e.Hidden() && !v.stale(e.Pending) {
-		return nil, fmt.Errorf("%w: %q", ErrBusyEntry, label)
-	}
+	v.fault("rm:marked")
 	st, err := v.store(e.Backend, service)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = st.Delete(ctx, label)
+		if errors.Is(err, keyring.ErrNotFound) {
+			err = nil
+		}
 	}
-	if err := st.Delete(ctx, label); err != nil && !errors.Is(err, keyring.ErrNotFound) {
+	if err != nil {
+		v.putBack(&marked, e)
 		return nil, err
 	}
 	v.fault("rm:deleted")
 	err = v.update(func(t *tx) error {
+		cur, err := t.get(label)
+		if err != nil {
+			return err
+		}
+		if cur == nil || !samePending(cur.Pending, marked.Pending) {
+			return fmt.Errorf("%w: %q changed while it was being removed", ErrBusyEntry, label)
+		}
 		if t.defaultLabel() == label {
 			if err := t.setDefault(""); err != nil {
 				return err
@@ -405,6 +438,18 @@ func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
 		return t.delete(label)
 	})
 	return e, err
+}
+
+// putBack replaces the entry this process marked (as mark) by e, if the
+// mark is still there.
+func (v *Vault) putBack(mark, e *Entry) {
+	_ = v.update(func(t *tx) error {
+		cur, err := t.get(mark.Label)
+		if err != nil || cur == nil || !samePending(cur.Pending, mark.Pending) {
+			return err
+		}
+		return t.put(e)
+	})
 }
 
 // Rename moves a key to a new label: the secret is written under the new
@@ -437,7 +482,11 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 		if err != nil {
 			return err
 		}
-		if n != nil && !(n.Pending != nil && n.Pending.Op != OpRotate && v.stale(n.Pending)) {
+		switch {
+		case n == nil || v.reclaimable(n):
+		case n.Hidden():
+			return fmt.Errorf("%w: %q", ErrBusyEntry, to)
+		default:
 			return fmt.Errorf("%w: %q", ErrExists, to)
 		}
 		reserved := *old
@@ -467,11 +516,16 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 	}
 	v.fault("rename:stored")
 	// The renamed entry keeps a mark naming the old label until the old
-	// secret is gone, so that a crash in between leaves a trace for Doctor.
+	// secret is gone, so that a crash in between leaves a trace for Doctor;
+	// the old label keeps a hidden record, so that no add stores a key
+	// there that the deletion below would take.
 	renamed := *old
 	renamed.Label = to
 	renamed.Pending = v.pending(OpRenamed)
 	renamed.Pending.From = from
+	moved := *old
+	moved.Pending = v.pending(OpMoved)
+	moved.Pending.To = to
 	err = v.update(func(t *tx) error {
 		// The source must still be the entry this rename read.
 		cur, err := t.get(from)
@@ -489,7 +543,7 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 				return err
 			}
 		}
-		return t.delete(from)
+		return t.put(&moved)
 	})
 	if err != nil {
 		_ = st.Delete(context.WithoutCancel(ctx), to)
@@ -497,18 +551,32 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 		return err
 	}
 	v.fault("rename:indexed")
-	if err := st.Delete(ctx, from); err != nil && !errors.Is(err, keyring.ErrNotFound) {
-		return fmt.Errorf("renamed, but the old secret %q is still in the %s backend (`vault doctor` will remind you): %w", from, old.Backend, err)
+	delErr := st.Delete(ctx, from)
+	if errors.Is(delErr, keyring.ErrNotFound) {
+		delErr = nil
 	}
 	v.fault("rename:deleted")
-	return v.update(func(t *tx) error {
+	// The old label is free again; the new one loses its mark unless the
+	// old secret is still there (doctor will remind the user of it).
+	err = v.update(func(t *tx) error {
+		if cur, err := t.get(from); err != nil {
+			return err
+		} else if cur != nil && samePending(cur.Pending, moved.Pending) {
+			if err := t.delete(from); err != nil {
+				return err
+			}
+		}
 		e, err := t.get(to)
-		if err != nil || e == nil || e.Pending == nil || e.Pending.Op != OpRenamed || e.Pending.PID != os.Getpid() {
+		if err != nil || delErr != nil || e == nil || !samePending(e.Pending, renamed.Pending) {
 			return err
 		}
 		e.Pending = nil
 		return t.put(e)
 	})
+	if delErr != nil {
+		return fmt.Errorf("renamed, but the old secret %q is still in the %s backend (`vault doctor` will remind you): %w", from, old.Backend, delErr)
+	}
+	return err
 }
 
 // Rotate replaces the key of an existing entry, keeping its label, backend
@@ -535,7 +603,7 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 			return err
 		}
 		for _, o := range all {
-			if o.Fingerprint == fp {
+			if o.Fingerprint == fp && !o.moved() {
 				if o.Label == label {
 					return errSameKey(label)
 				}

@@ -467,3 +467,219 @@ func TestSnapshotChecks(t *testing.T) {
 		t.Fatalf("service %q", s2.Service)
 	}
 }
+
+// at runs f once, the first time the write reaches step: another process's
+// operation slipped into the window between two steps.
+func at(v *Vault, step string, f func()) {
+	done := false
+	v.Fault = func(s string) {
+		if s == step && !done {
+			done = true
+			f()
+		}
+	}
+}
+
+// An add of a rename's old label, made after the index switched but before
+// the old secret was deleted, must not have its new key deleted by the
+// rename (the concurrency test lost keys this way).
+func TestAddDuringRenameKeepsItsKey(t *testing.T) {
+	v, mem := newTestVault(t)
+	ctx := context.Background()
+	if _, err := v.Add(ctx, "a", key(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	var addErr error
+	added := false
+	at(v, "rename:indexed", func() {
+		_, addErr = v.Add(ctx, "a", key(t, 2))
+		added = addErr == nil
+	})
+	if err := v.Rename(ctx, "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	v.Fault = nil
+	if added {
+		// The add won: its key must still be there.
+		if sec, err := mem.Get(ctx, "a"); err != nil || Fingerprint(sec) != Fingerprint(key(t, 2).Secret) {
+			t.Fatalf("KEY LOST: add of a succeeded during the rename, then its secret went: %v", err)
+		}
+	} else if !errors.Is(addErr, ErrBusyEntry) {
+		t.Fatalf("add during the rename's last step: want busy, got %v", addErr)
+	}
+	s, _ := v.List()
+	if len(s.Pending) != 0 || s.Find("b") == nil || s.Find("b").Pending != nil {
+		t.Fatalf("after the rename: entries %+v, pending %+v", s.Entries, s.Pending)
+	}
+	// Now the label is free again.
+	if _, err := v.Add(ctx, "a", key(t, 2)); err != nil {
+		t.Fatalf("add after the rename: %v", err)
+	}
+	if sec, err := mem.Get(ctx, "b"); err != nil || Fingerprint(sec) != Fingerprint(key(t, 1).Secret) {
+		t.Fatalf("renamed key: %v", err)
+	}
+}
+
+// An rm that has chosen its entry holds it: a rename (or rotate) started
+// meanwhile is refused, so rm never reports removing a key that lives on
+// under another label.
+func TestRemoveHoldsItsEntry(t *testing.T) {
+	for _, other := range []string{"rename", "rotate"} {
+		t.Run(other, func(t *testing.T) {
+			v, mem := newTestVault(t)
+			ctx := context.Background()
+			if _, err := v.Add(ctx, "a", key(t, 1)); err != nil {
+				t.Fatal(err)
+			}
+			var otherErr error
+			at(v, "rm:marked", func() {
+				if other == "rename" {
+					otherErr = v.Rename(ctx, "a", "b")
+				} else {
+					_, otherErr = v.Rotate(ctx, "a", key(t, 2))
+				}
+			})
+			if _, err := v.Remove(ctx, "a"); err != nil {
+				t.Fatal(err)
+			}
+			if !errors.Is(otherErr, ErrBusyEntry) {
+				t.Fatalf("%s during rm: want busy, got %v", other, otherErr)
+			}
+			s, _ := v.List()
+			if len(s.Entries)+len(s.Pending) != 0 {
+				t.Fatalf("after rm: %+v %+v", s.Entries, s.Pending)
+			}
+			if _, err := mem.Get(ctx, "a"); !errors.Is(err, keyring.ErrNotFound) {
+				t.Fatalf("secret of a left behind: %v", err)
+			}
+			if _, err := mem.Get(ctx, "b"); !errors.Is(err, keyring.ErrNotFound) {
+				t.Fatalf("a copy under b left behind: %v", err)
+			}
+		})
+	}
+}
+
+// A rename never takes over a visible entry whose own rename left a stale
+// mark: that entry holds a key.
+func TestRenameDoesNotTakeOverRenamedEntry(t *testing.T) {
+	v, mem := newTestVault(t)
+	ctx := context.Background()
+	for i, l := range []string{"a", "b"} {
+		if _, err := v.Add(ctx, l, key(t, i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crashAt(v, "rename:indexed")
+	crashed(t, func() { _ = v.Rename(ctx, "b", "c") })
+	v.Fault = nil
+	markPID(t, v, "c", os.Getpid()+1_000_000)
+	v.StaleAfter = time.Nanosecond
+	if err := v.Rename(ctx, "a", "c"); !errors.Is(err, ErrExists) {
+		t.Fatalf("rename onto an entry with a stale mark: want exists, got %v", err)
+	}
+	if sec, err := mem.Get(ctx, "c"); err != nil || Fingerprint(sec) != Fingerprint(key(t, 2).Secret) {
+		t.Fatalf("KEY LOST under c: %v", err)
+	}
+}
+
+// A crash inside rm leaves a marked entry that doctor resolves by what the
+// backend holds: the key still there is kept, a key gone is dropped.
+func TestRemoveCrashRepairedByDoctor(t *testing.T) {
+	for _, step := range []string{"rm:marked", "rm:deleted"} {
+		t.Run(step, func(t *testing.T) {
+			v, mem := newTestVault(t)
+			ctx := context.Background()
+			if _, err := v.Add(ctx, "a", key(t, 1)); err != nil {
+				t.Fatal(err)
+			}
+			if err := v.SetDefault("a"); err != nil {
+				t.Fatal(err)
+			}
+			crashAt(v, step)
+			crashed(t, func() { _, _ = v.Remove(ctx, "a") })
+			v.Fault = nil
+			markPID(t, v, "a", os.Getpid()+1_000_000)
+			rep, err := v.Doctor(ctx, DoctorOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Healthy() {
+				t.Fatalf("doctor calls an interrupted rm healthy: %+v", rep.Checks)
+			}
+			want := map[string]string{"rm:marked": "is still stored", "rm:deleted": "its key is deleted"}[step]
+			found := false
+			for _, f := range rep.Checks {
+				found = found || f.Label == "a" && strings.Contains(f.Problem, want) && f.Fixable
+			}
+			if !found {
+				t.Fatalf("doctor did not say %q: %+v", want, rep.Checks)
+			}
+			if rep, _ = v.Doctor(ctx, DoctorOptions{Fix: true}); rep == nil {
+				t.Fatal("no report")
+			}
+			if rep, _ = v.Doctor(ctx, DoctorOptions{}); !rep.Healthy() {
+				t.Fatalf("not healthy after --fix: %+v", rep.Checks)
+			}
+			s, _ := v.List()
+			_, secErr := mem.Get(ctx, "a")
+			switch step {
+			case "rm:marked":
+				if e := s.Find("a"); e == nil || e.Pending != nil || secErr != nil {
+					t.Fatalf("the key of an rm that deleted nothing must be kept: %+v, %v", s.Entries, secErr)
+				}
+			case "rm:deleted":
+				if len(s.Entries) != 0 || s.Default != "" {
+					t.Fatalf("the rm must be finished: %+v, default %q", s.Entries, s.Default)
+				}
+			}
+		})
+	}
+}
+
+// A crash after a rename switched the index leaves the old label reserved
+// (hidden); doctor --fix frees it, and an add can also take it over.
+func TestRenameCrashFreesOldLabel(t *testing.T) {
+	for _, how := range []string{"doctor", "add"} {
+		t.Run(how, func(t *testing.T) {
+			v, mem := newTestVault(t)
+			ctx := context.Background()
+			if _, err := v.Add(ctx, "a", key(t, 1)); err != nil {
+				t.Fatal(err)
+			}
+			crashAt(v, "rename:deleted")
+			crashed(t, func() { _ = v.Rename(ctx, "a", "b") })
+			v.Fault = nil
+			s, _ := v.List()
+			if s.Find("a") != nil || len(s.Pending) != 0 || len(s.Entries) != 1 {
+				t.Fatalf("the old label must be hidden and not counted: %+v %+v", s.Entries, s.Pending)
+			}
+			markPID(t, v, "a", os.Getpid()+1_000_000)
+			markPID(t, v, "b", os.Getpid()+1_000_000)
+			if _, err := v.Add(ctx, "c", key(t, 1)); !errors.Is(err, ErrDuplicate) || !strings.Contains(err.Error(), `"b"`) {
+				t.Fatalf("the key must be named as held by b: %v", err)
+			}
+			if how == "doctor" {
+				if _, err := v.Doctor(ctx, DoctorOptions{Fix: true}); err != nil {
+					t.Fatal(err)
+				}
+				if rep, _ := v.Doctor(ctx, DoctorOptions{}); !rep.Healthy() {
+					t.Fatalf("not healthy after --fix: %+v", rep.Checks)
+				}
+			}
+			if _, err := v.Add(ctx, "a", key(t, 2)); err != nil {
+				t.Fatalf("add of the old label: %v", err)
+			}
+			for l, k := range map[string]int{"a": 2, "b": 1} {
+				if sec, err := mem.Get(ctx, l); err != nil || Fingerprint(sec) != Fingerprint(key(t, k).Secret) {
+					t.Fatalf("%s: %v", l, err)
+				}
+			}
+			if rep, _ := v.Doctor(ctx, DoctorOptions{Fix: true}); rep == nil {
+				t.Fatal("no report")
+			}
+			if rep, _ := v.Doctor(ctx, DoctorOptions{}); !rep.Healthy() {
+				t.Fatalf("not healthy at the end: %+v", rep.Checks)
+			}
+		})
+	}
+}
