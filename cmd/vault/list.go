@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -52,7 +53,7 @@ func runList(c *cli.Context) error {
 }
 
 func listTable(w io.Writer, snap *vault.Snapshot, now time.Time) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "  LABEL\tENV\tPREFIX\tADDED\tVERIFIED\tSTATUS\tACCOUNT")
 	for _, e := range snap.Entries {
 		mark := " "
@@ -67,6 +68,32 @@ func listTable(w io.Writer, snap *vault.Snapshot, now time.Time) error {
 			e.AddedAt.Local().Format("2006-01-02"), ago(e.VerifiedAt, now), status, accountName(e.Account))
 	}
 	return tw.Flush()
+}
+
+// table aligns columns, then writes the whole table to w at once:
+// tabwriter alone writes each cell by itself, a system call each when w is
+// a terminal or a pipe.
+type table struct {
+	buf bytes.Buffer
+	tw  *tabwriter.Writer
+	w   io.Writer
+}
+
+func newTable(w io.Writer) *table {
+	t := &table{w: w}
+	t.tw = tabwriter.NewWriter(&t.buf, 0, 0, 2, ' ', 0)
+	return t
+}
+
+func (t *table) Write(p []byte) (int, error) { return t.tw.Write(p) }
+
+// Flush writes the table out.
+func (t *table) Flush() error {
+	if err := t.tw.Flush(); err != nil {
+		return err
+	}
+	_, err := t.w.Write(t.buf.Bytes())
+	return err
 }
 
 func accountName(a *vault.Account) string {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -199,7 +198,7 @@ func joinErr(a, b string) string {
 }
 
 func verifyTable(w io.Writer, results []*verifyResult) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "LABEL\tENV\tRESULT\tACCOUNT\tDETAIL")
 	for _, r := range results {
 		result := string(r.checked)
