@@ -468,6 +468,15 @@ func TestSnapshotChecks(t *testing.T) {
 	}
 }
 
+// holds tells whether mem holds k under label.
+func holds(mem *keyring.Memory, label string, k NewKey) error {
+	sec, err := mem.Get(context.Background(), label)
+	if err == nil && Fingerprint(sec) != Fingerprint(k.Secret) {
+		err = fmt.Errorf("%s holds another key", label)
+	}
+	return err
+}
+
 // at runs f once, the first time the write reaches step: another process's
 // operation slipped into the window between two steps.
 func at(v *Vault, step string, f func()) {
@@ -501,7 +510,7 @@ func TestAddDuringRenameKeepsItsKey(t *testing.T) {
 	v.Fault = nil
 	if added {
 		// The add won: its key must still be there.
-		if sec, err := mem.Get(ctx, "a"); err != nil || Fingerprint(sec) != Fingerprint(key(t, 2).Secret) {
+		if err := holds(mem, "a", key(t, 2)); err != nil {
 			t.Fatalf("KEY LOST: add of a succeeded during the rename, then its secret went: %v", err)
 		}
 	} else if !errors.Is(addErr, ErrBusyEntry) {
@@ -515,7 +524,7 @@ func TestAddDuringRenameKeepsItsKey(t *testing.T) {
 	if _, err := v.Add(ctx, "a", key(t, 2)); err != nil {
 		t.Fatalf("add after the rename: %v", err)
 	}
-	if sec, err := mem.Get(ctx, "b"); err != nil || Fingerprint(sec) != Fingerprint(key(t, 1).Secret) {
+	if err := holds(mem, "b", key(t, 1)); err != nil {
 		t.Fatalf("renamed key: %v", err)
 	}
 }
@@ -577,7 +586,7 @@ func TestRenameDoesNotTakeOverRenamedEntry(t *testing.T) {
 	if err := v.Rename(ctx, "a", "c"); !errors.Is(err, ErrExists) {
 		t.Fatalf("rename onto an entry with a stale mark: want exists, got %v", err)
 	}
-	if sec, err := mem.Get(ctx, "c"); err != nil || Fingerprint(sec) != Fingerprint(key(t, 2).Secret) {
+	if err := holds(mem, "c", key(t, 2)); err != nil {
 		t.Fatalf("KEY LOST under c: %v", err)
 	}
 }
@@ -670,7 +679,7 @@ func TestRenameCrashFreesOldLabel(t *testing.T) {
 				t.Fatalf("add of the old label: %v", err)
 			}
 			for l, k := range map[string]int{"a": 2, "b": 1} {
-				if sec, err := mem.Get(ctx, l); err != nil || Fingerprint(sec) != Fingerprint(key(t, k).Secret) {
+				if err := holds(mem, l, key(t, k)); err != nil {
 					t.Fatalf("%s: %v", l, err)
 				}
 			}
