@@ -70,10 +70,22 @@ func (v *Vault) view(fn func(t *tx) error) error {
 	})
 }
 
-// update runs fn in a read-write transaction, creating the directory and
-// the index if need be. The index is opened for this transaction only, so
-// no lock is held while a backend call (which may wait on a person) runs.
+// update runs fn in a read-write transaction. The index is opened for this
+// transaction only, so no lock is held while a backend call (which may wait
+// on a person) runs. With no index, fn sees an empty one (a nil tx): only
+// an add creates the index (createAndUpdate), so a refused rename or rm
+// never leaves a new vault directory behind.
 func (v *Vault) update(fn func(t *tx) error) error {
+	path := v.indexPath()
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return fn(nil)
+	}
+	return v.updateIndex(path, fn)
+}
+
+// createAndUpdate is update, creating the directory and the index first if
+// need be.
+func (v *Vault) createAndUpdate(fn func(t *tx) error) error {
 	if err := os.MkdirAll(v.Dir, 0o700); err != nil {
 		return fmt.Errorf("create vault directory: %w", err)
 	}
@@ -81,6 +93,10 @@ func (v *Vault) update(fn func(t *tx) error) error {
 	if err := v.create(path); err != nil {
 		return err
 	}
+	return v.updateIndex(path, fn)
+}
+
+func (v *Vault) updateIndex(path string, fn func(t *tx) error) error {
 	db, err := v.open(path, false)
 	if err != nil {
 		return err
@@ -287,6 +303,12 @@ func (t *tx) defaultLabel() string {
 }
 
 func (t *tx) setDefault(label string) error {
+	if t == nil {
+		if label == "" {
+			return nil // no index, no default
+		}
+		return errNoIndex
+	}
 	if label == "" {
 		return t.btx.Bucket(bucketMeta).Delete(keyDefault)
 	}
@@ -322,7 +344,14 @@ func (t *tx) all() ([]*Entry, error) {
 	return out, err
 }
 
+// errNoIndex is returned by a write to a vault with no index, which the
+// code before it should have refused (nothing to rename, remove, ...).
+var errNoIndex = errors.New("the vault has no index yet")
+
 func (t *tx) put(e *Entry) error {
+	if t == nil {
+		return errNoIndex
+	}
 	data, err := encodeEntry(e)
 	if err != nil {
 		return err
@@ -331,6 +360,9 @@ func (t *tx) put(e *Entry) error {
 }
 
 func (t *tx) delete(label string) error {
+	if t == nil {
+		return errNoIndex
+	}
 	return t.btx.Bucket(bucketEntries).Delete([]byte(label))
 }
 

@@ -317,7 +317,7 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 	}
 	e := v.newEntry(label, k, v.now())
 	var service string
-	err := v.update(func(t *tx) error {
+	err := v.createAndUpdate(func(t *tx) error {
 		service = t.service()
 		all, err := t.all()
 		if err != nil {

@@ -59,7 +59,8 @@ func concurrentRun(t *testing.T, backend string) {
 	labels := []string{"k0", "k1", "k2", "k3", "k4", "k5"}
 	// The index exists before the run: the race of its creation is
 	// TestConcurrentFirstUse's.
-	sb.must("", "default", "--unset")
+	sb.add("setup", testKey("setup", 0))
+	sb.must("", "rm", "setup", "--yes")
 
 	var mu sync.Mutex
 	added := map[string]string{} // key -> label it was added under
