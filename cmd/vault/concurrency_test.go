@@ -126,6 +126,9 @@ func concurrentRun(t *testing.T, backend string) {
 				if !slices.Contains(allowedExit[op], r.code) {
 					t.Errorf("worker %d op %d: exit %d is not one SPEC.md gives %s: %s", w, i, r.code, op, r)
 				}
+				if strings.Contains(r.stderr, "being changed by another vault process") && !strings.Contains(r.stderr, "\nhint: try again when the other vault command has finished") {
+					t.Errorf("worker %d op %d: a busy key without the hint: %s", w, i, r)
+				}
 				if strings.Contains(r.stdout+r.stderr, "damaged") {
 					t.Errorf("worker %d op %d: output says the index is damaged: %s", w, i, r)
 				}

@@ -81,6 +81,8 @@ func hint(err error) string {
 	switch {
 	case errors.Is(err, vault.ErrBusy):
 		return "wait for the other vault command to finish, then try again"
+	case errors.Is(err, vault.ErrBusyEntry):
+		return "try again when the other vault command has finished; if none is running, `vault doctor --fix` clears what an interrupted one left"
 	case errors.Is(err, vault.ErrDamaged):
 		return "run `vault doctor`; the file was left as it is"
 	case errors.Is(err, vault.ErrMismatch):
