@@ -125,17 +125,7 @@ func secretExchange(rw io.ReadWriter, service, label string) (string, error) {
 
 	b = append(b[:0], "BEGIN\r\n"...)
 	b = appendCall(b, 1, "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello", "org.freedesktop.DBus", "", nil)
-	b = appendCall(b, 2, secretsPath, secretsSvc, "SearchItems", secretsDest, "a{ss}", func(e *enc) {
-		at := e.arrayStart()
-		e.pad(8)
-		start := len(e.b)
-		e.str("service")
-		e.str(service)
-		e.pad(8)
-		e.str("username")
-		e.str(label)
-		e.arrayEnd(at, start)
-	})
+	b = appendSearch(b, service, label)
 	b = appendCall(b, 3, secretsPath, secretsSvc, "OpenSession", secretsDest, "sv", func(e *enc) {
 		e.str("plain")
 		e.sig("s")
@@ -796,4 +786,20 @@ func parseGetSecret(m busMsg) ([]byte, error) {
 		return nil, d.err
 	}
 	return v, nil
+}
+
+// appendSearch appends the SearchItems call (serial 2) for the item of
+// label in service, as go-keyring and libsecret store it.
+func appendSearch(b []byte, service, label string) []byte {
+	return appendCall(b, 2, secretsPath, secretsSvc, "SearchItems", secretsDest, "a{ss}", func(e *enc) {
+		at := e.arrayStart()
+		e.pad(8)
+		start := len(e.b)
+		e.str("service")
+		e.str(service)
+		e.pad(8)
+		e.str("username")
+		e.str(label)
+		e.arrayEnd(at, start)
+	})
 }

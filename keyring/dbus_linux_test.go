@@ -38,23 +38,9 @@ func TestAppendCallHello(t *testing.T) {
 	}
 }
 
-func searchCall(b []byte, service, label string) []byte {
-	return appendCall(b, 2, secretsPath, secretsSvc, "SearchItems", secretsDest, "a{ss}", func(e *enc) {
-		at := e.arrayStart()
-		e.pad(8)
-		start := len(e.b)
-		e.str("service")
-		e.str(service)
-		e.pad(8)
-		e.str("username")
-		e.str(label)
-		e.arrayEnd(at, start)
-	})
-}
-
 func TestAppendCallRoundTrip(t *testing.T) {
 	// Start the message at an odd offset: alignment counts from its start.
-	b := searchCall([]byte("BEGIN\r\n"), "s", "u")
+	b := appendSearch([]byte("BEGIN\r\n"), "s", "u")
 	br := busReader{r: bytes.NewReader(b[7:]), buf: make([]byte, 16)}
 	m, err := br.readMessage()
 	if err != nil {
