@@ -316,6 +316,8 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 		return nil, err
 	}
 	e := v.newEntry(label, k, v.now())
+	reserved := *e
+	reserved.Pending = v.pending(OpAdd)
 	var service string
 	err := v.createAndUpdate(func(t *tx) error {
 		service = t.service()
@@ -345,8 +347,6 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 		if count >= MaxLabels {
 			return errFull()
 		}
-		reserved := *e
-		reserved.Pending = v.pending(OpAdd)
 		return t.put(&reserved)
 	})
 	if err != nil {
@@ -358,7 +358,7 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 		err = st.Set(ctx, label, k.Secret)
 	}
 	if err != nil {
-		v.unreserve(label)
+		v.putBack(&reserved, nil)
 		return nil, err
 	}
 	v.fault("add:stored")
@@ -366,21 +366,10 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 		// The index cannot take the entry: take the secret back out so
 		// that the two stores agree, and report the index error.
 		_ = st.Delete(context.WithoutCancel(ctx), label)
-		v.unreserve(label)
+		v.putBack(&reserved, nil)
 		return nil, err
 	}
 	return e, nil
-}
-
-// unreserve drops a pending entry this process created.
-func (v *Vault) unreserve(label string) {
-	_ = v.update(func(t *tx) error {
-		o, err := t.get(label)
-		if err != nil || o == nil || o.Pending == nil || o.Pending.PID != os.Getpid() {
-			return err
-		}
-		return t.delete(label)
-	})
 }
 
 // Remove marks the entry, deletes the secret, then the entry; a secret
@@ -440,13 +429,17 @@ func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
 	return e, err
 }
 
-// putBack replaces the entry this process marked (as mark) by e, if the
-// mark is still there.
+// putBack undoes a write this process began: the entry it marked (as
+// mark) is replaced by e, or dropped when e is nil, if the mark is still
+// there.
 func (v *Vault) putBack(mark, e *Entry) {
 	_ = v.update(func(t *tx) error {
 		cur, err := t.get(mark.Label)
 		if err != nil || cur == nil || !samePending(cur.Pending, mark.Pending) {
 			return err
+		}
+		if e == nil {
+			return t.delete(mark.Label)
 		}
 		return t.put(e)
 	})
@@ -464,7 +457,7 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 	if from == to {
 		return fmt.Errorf("%w: %q is already called that", ErrSame, from)
 	}
-	var old *Entry
+	var old, reserved *Entry
 	var service string
 	err := v.update(func(t *tx) error {
 		service = t.service()
@@ -489,11 +482,12 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 		default:
 			return fmt.Errorf("%w: %q", ErrExists, to)
 		}
-		reserved := *old
-		reserved.Label = to
-		reserved.Pending = v.pending(OpRename)
-		reserved.Pending.From = from
-		return t.put(&reserved)
+		r := *old
+		r.Label = to
+		r.Pending = v.pending(OpRename)
+		r.Pending.From = from
+		reserved = &r
+		return t.put(reserved)
 	})
 	if err != nil {
 		return err
@@ -511,7 +505,7 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 		err = st.Set(ctx, to, sec)
 	}
 	if err != nil {
-		v.unreserve(to)
+		v.putBack(reserved, nil)
 		return err
 	}
 	v.fault("rename:stored")
@@ -547,7 +541,7 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 	})
 	if err != nil {
 		_ = st.Delete(context.WithoutCancel(ctx), to)
-		v.unreserve(to)
+		v.putBack(reserved, nil)
 		return err
 	}
 	v.fault("rename:indexed")
@@ -583,7 +577,7 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 // and default. The entry is marked with the new fingerprint first, so that
 // a crash after the secret is replaced can be completed by Doctor.
 func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, error) {
-	var old, next *Entry
+	var old, next, marked *Entry
 	var service string
 	fp := Fingerprint(k.Secret)
 	err := v.update(func(t *tx) error {
@@ -615,10 +609,11 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 			k.Env = old.Env
 		}
 		next = v.newEntry(label, k, v.now())
-		marked := *old
-		marked.Pending = v.pending(OpRotate)
-		marked.Pending.Next = next
-		return t.put(&marked)
+		m := *old
+		m.Pending = v.pending(OpRotate)
+		m.Pending.Next = next
+		marked = &m
+		return t.put(marked)
 	})
 	if err != nil {
 		return nil, err
@@ -629,7 +624,7 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 		err = st.Set(ctx, label, k.Secret)
 	}
 	if err != nil {
-		v.restore(old)
+		v.putBack(marked, old)
 		return nil, err
 	}
 	v.fault("rotate:stored")
@@ -638,11 +633,6 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 		return nil, fmt.Errorf("the new key is stored but the index could not be updated (run `vault doctor --fix`): %w", err)
 	}
 	return next, nil
-}
-
-// restore puts back an entry this process marked.
-func (v *Vault) restore(e *Entry) {
-	_ = v.update(func(t *tx) error { return t.put(e) })
 }
 
 // SetDefault makes label the default ("" unsets it).
