@@ -69,9 +69,7 @@ const (
 )
 
 func TestCompletionBash(t *testing.T) {
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("bash is not installed")
-	}
+	needTool(t, "bash", "bash")
 	if newApp(systemEnv()).Command("__complete-labels") == nil {
 		t.Fatal("completeLabelsCommand() is not in commands() (app.go)")
 	}
@@ -174,11 +172,7 @@ func TestCompletionZshFish(t *testing.T) {
 					t.Errorf("the %s script does not mention %q", shell, want)
 				}
 			}
-			if _, err := exec.LookPath(shell); err != nil {
-				t.Logf("%s is not installed: syntax not checked", shell)
-				return
-			}
-			out, err := exec.Command(shell, "-n", script).CombinedOutput()
+			out, err := exec.Command(needTool(t, shell, shell), "-n", script).CombinedOutput()
 			if err != nil {
 				t.Errorf("%s -n: %v\n%s", shell, err, out)
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/toloka-vault/vault/keyring"
 	"github.com/toloka-vault/vault/vault"
 )
 
@@ -219,7 +220,11 @@ func runExec(c *cli.Context) error {
 	}
 	key, err := v.Secret(cmdContext(c), snap, label)
 	if err != nil {
-		return withHint(fmt.Errorf("%w; %s was not run", err, argv[0]), "run `vault doctor` to compare the index with the backends")
+		h := keyring.Hint(err)
+		if h == "" || errors.Is(err, keyring.ErrNotFound) || errors.Is(err, vault.ErrMismatch) {
+			h = "run `vault doctor` to compare the index with the backends"
+		}
+		return withHint(fmt.Errorf("%w; %s was not run", err, argv[0]), h)
 	}
 	envv := childEnv(e.environ(), vars, key.Reveal(), en.Env, label)
 	return execve(e, path, argv, envv)

@@ -31,6 +31,9 @@ func openPTY(t *testing.T) *pty {
 	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
+		if os.Getenv("VAULT_REQUIRE_KEYRING") == "1" {
+			t.Fatalf("no pseudo-terminals here (%v); CI must test the prompt", err)
+		}
 		t.Skipf("SKIPPING: no pseudo-terminals here: %v", err)
 	}
 	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {

@@ -159,6 +159,22 @@ func needKeyring(t testing.TB) string {
 	return ""
 }
 
+// needTool returns the path of a program a test needs, or skips the test
+// loudly; with VAULT_REQUIRE_KEYRING=1 (CI, where .ci/run installs every
+// such program) a missing one fails the test instead.
+func needTool(t testing.TB, name, pkg string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("VAULT_REQUIRE_KEYRING") == "1" {
+		t.Fatalf("%s is not installed (Debian package %s); .ci/run installs it", name, pkg)
+	}
+	t.Skipf("SKIPPED: %s is not installed (Debian package %s)", name, pkg)
+	return ""
+}
+
 // backends returns the backends to test: file always, os when a Secret
 // Service answers (see needKeyring).
 var backends = []string{vault.BackendOS, vault.BackendFile}
