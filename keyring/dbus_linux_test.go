@@ -413,13 +413,6 @@ func TestSessionBusAddress(t *testing.T) {
 	}
 }
 
-// TestOSGetLockedFallsBack: a locked item is handed to go-keyring. Making a
-// locked collection needs a prompt, so only the branch is checked here, on
-// the fake bus (see TestSecretExchangeOutcomes) and by reading osGet.
-func TestOSGetLockedFallsBack(t *testing.T) {
-	t.Skip("a locked collection cannot be made without an unlock prompt; the locked branch is covered on the fake bus")
-}
-
 // FuzzReadMessage feeds arbitrary bytes to the reply parser, and to the
 // whole conversation as the bus's side of it. Nothing may panic.
 func FuzzReadMessage(f *testing.F) {
