@@ -61,6 +61,9 @@ type Pending struct {
 	Op    string    `json:"op"` // one of the Op constants
 	Since time.Time `json:"since"`
 	PID   int       `json:"pid"`
+	// Start is when process PID started (Linux clock ticks since boot; 0
+	// where unknown), so that a reused pid is not taken for the writer.
+	Start uint64 `json:"start,omitempty"`
 	// From is the old label of a rename.
 	From string `json:"from,omitempty"`
 	// To is the new label of a rename, on its old label's OpMoved record.

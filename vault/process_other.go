@@ -2,5 +2,7 @@
 
 package vault
 
-// processAlive cannot tell here; a pending entry then goes stale by age only.
-func processAlive(pid int) bool { return pid > 0 }
+// processAlive cannot tell here; a pending record then goes stale by age.
+func processAlive(pid int, start uint64) (alive, known bool) { return false, false }
+
+func processStart(pid int) (uint64, bool) { return 0, false }

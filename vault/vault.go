@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/toloka-vault/vault/keyring"
@@ -23,8 +24,9 @@ const DefaultService = "toloka-vault"
 // DefaultLockTimeout bounds the wait for another process's index lock.
 const DefaultLockTimeout = 10 * time.Second
 
-// DefaultStaleAfter is how old a pending entry of a live process must be
-// before another process may take it over.
+// DefaultStaleAfter is how old a pending entry must be before another
+// process may take it over, on systems where vault cannot tell whether the
+// process that wrote it still runs (elsewhere, only its exit makes it stale).
 const DefaultStaleAfter = 5 * time.Minute
 
 var (
@@ -280,21 +282,33 @@ func (v *Vault) newEntry(label string, k NewKey, added time.Time) *Entry {
 	return e
 }
 
-// stale reports whether a pending write was abandoned: its process is gone,
-// or it has been pending for longer than StaleAfter.
+// stale reports whether a pending write was abandoned: its process is
+// gone. A live writer's record is never taken over, however long it waits
+// (a person at a passphrase prompt, a stopped job): it would write to the
+// backend after the taker. Only where a process's life cannot be checked
+// does a record go stale by age (StaleAfter).
 func (v *Vault) stale(p *Pending) bool {
 	if p == nil {
 		return false
 	}
-	if p.PID == os.Getpid() {
-		return false
+	if p.PID == os.Getpid() && (p.Start == 0 || p.Start == selfStart()) {
+		return false // this process's own
+	}
+	if alive, known := processAlive(p.PID, p.Start); known {
+		return !alive
 	}
 	after := v.StaleAfter
 	if after <= 0 {
 		after = DefaultStaleAfter
 	}
-	return !processAlive(p.PID) || v.now().Sub(p.Since) > after
+	return v.now().Sub(p.Since) > after
 }
+
+// selfStart is this process's start time (0 where it cannot be read).
+var selfStart = sync.OnceValue(func() uint64 {
+	n, _ := processStart(os.Getpid())
+	return n
+})
 
 // reclaimable reports whether e is a hidden record an interrupted write
 // left behind, which a new add or rename of its label may take over: the
@@ -305,7 +319,7 @@ func (v *Vault) reclaimable(e *Entry) bool {
 }
 
 func (v *Vault) pending(op string) *Pending {
-	return &Pending{Op: op, Since: v.now(), PID: os.Getpid()}
+	return &Pending{Op: op, Since: v.now(), PID: os.Getpid(), Start: selfStart()}
 }
 
 // Add stores a new key under label: the entry is reserved as pending, the
@@ -550,9 +564,14 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 		delErr = nil
 	}
 	v.fault("rename:deleted")
-	// The old label is free again; the new one loses its mark unless the
-	// old secret is still there (doctor will remind the user of it).
-	err = v.update(func(t *tx) error {
+	if delErr != nil {
+		// Both marks stay: the old label is not free while its secret may
+		// still be there (a timed-out delete can yet happen), and doctor
+		// reports the copy.
+		return fmt.Errorf("renamed, but the old secret %q may still be in the %s backend (`vault doctor` will report it): %w", from, old.Backend, delErr)
+	}
+	// The old label is free again, and the rename finished.
+	return v.update(func(t *tx) error {
 		if cur, err := t.get(from); err != nil {
 			return err
 		} else if cur != nil && samePending(cur.Pending, moved.Pending) {
@@ -561,16 +580,12 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 			}
 		}
 		e, err := t.get(to)
-		if err != nil || delErr != nil || e == nil || !samePending(e.Pending, renamed.Pending) {
+		if err != nil || e == nil || !samePending(e.Pending, renamed.Pending) {
 			return err
 		}
 		e.Pending = nil
 		return t.put(e)
 	})
-	if delErr != nil {
-		return fmt.Errorf("renamed, but the old secret %q is still in the %s backend (`vault doctor` will remind you): %w", from, old.Backend, delErr)
-	}
-	return err
 }
 
 // Rotate replaces the key of an existing entry, keeping its label, backend

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -274,7 +275,7 @@ func crashed(t *testing.T, f func()) {
 }
 
 func TestPendingAddIsHiddenAndReclaimed(t *testing.T) {
-	v, _ := newTestVault(t)
+	v, mem := newTestVault(t)
 	ctx := context.Background()
 	crashAt(v, "add:stored")
 	crashed(t, func() { _, _ = v.Add(ctx, "main", key(t, 1)) })
@@ -287,14 +288,18 @@ func TestPendingAddIsHiddenAndReclaimed(t *testing.T) {
 	if _, err := v.Add(ctx, "main", key(t, 2)); !errors.Is(err, ErrBusyEntry) {
 		t.Fatalf("live pending: %v", err)
 	}
-	// ...until it is stale.
-	v.StaleAfter = time.Nanosecond
-	pid := os.Getpid()
-	markPID(t, v, "main", pid+1_000_000)
+	// ...until its writer is gone: then an add takes it over.
+	markPID(t, v, "main", doctorDeadPID)
 	if _, err := v.Add(ctx, "main", key(t, 2)); err != nil {
 		t.Fatalf("reclaim: %v", err)
 	}
-	_ = pid
+	s, _ = v.List()
+	if e := s.Find("main"); e == nil || e.Pending != nil || e.Fingerprint != Fingerprint(key(t, 2).Secret) || len(s.Pending) != 0 {
+		t.Fatalf("after the reclaim: %+v, pending %+v", s.Entries, s.Pending)
+	}
+	if err := holds(mem, "main", key(t, 2)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func markPID(t *testing.T, v *Vault, label string, pid int) {
@@ -396,7 +401,7 @@ func TestRenameCrashAfterIndexLeavesTrace(t *testing.T) {
 	if e == nil || e.Pending == nil || e.Pending.Op != OpRenamed || e.Pending.From != "a" || s.Find("a") != nil {
 		t.Fatalf("after crash: %+v", s.Entries)
 	}
-	markPID(t, v, "b", os.Getpid()+1_000_000)
+	markPID(t, v, "b", doctorDeadPID)
 	rep, err := v.Doctor(ctx, DoctorOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -581,7 +586,7 @@ func TestRenameDoesNotTakeOverRenamedEntry(t *testing.T) {
 	crashAt(v, "rename:indexed")
 	crashed(t, func() { _ = v.Rename(ctx, "b", "c") })
 	v.Fault = nil
-	markPID(t, v, "c", os.Getpid()+1_000_000)
+	markPID(t, v, "c", doctorDeadPID)
 	v.StaleAfter = time.Nanosecond
 	if err := v.Rename(ctx, "a", "c"); !errors.Is(err, ErrExists) {
 		t.Fatalf("rename onto an entry with a stale mark: want exists, got %v", err)
@@ -607,7 +612,7 @@ func TestRemoveCrashRepairedByDoctor(t *testing.T) {
 			crashAt(v, step)
 			crashed(t, func() { _, _ = v.Remove(ctx, "a") })
 			v.Fault = nil
-			markPID(t, v, "a", os.Getpid()+1_000_000)
+			markPID(t, v, "a", doctorDeadPID)
 			rep, err := v.Doctor(ctx, DoctorOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -662,8 +667,8 @@ func TestRenameCrashFreesOldLabel(t *testing.T) {
 			if s.Find("a") != nil || len(s.Pending) != 0 || len(s.Entries) != 1 {
 				t.Fatalf("the old label must be hidden and not counted: %+v %+v", s.Entries, s.Pending)
 			}
-			markPID(t, v, "a", os.Getpid()+1_000_000)
-			markPID(t, v, "b", os.Getpid()+1_000_000)
+			markPID(t, v, "a", doctorDeadPID)
+			markPID(t, v, "b", doctorDeadPID)
 			if _, err := v.Add(ctx, "c", key(t, 1)); !errors.Is(err, ErrDuplicate) || !strings.Contains(err.Error(), `"b"`) {
 				t.Fatalf("the key must be named as held by b: %v", err)
 			}
@@ -690,5 +695,33 @@ func TestRenameCrashFreesOldLabel(t *testing.T) {
 				t.Fatalf("not healthy at the end: %+v", rep.Checks)
 			}
 		})
+	}
+}
+
+// A live writer's pending record is never taken over, however old: it
+// would write its secret after the taker's. A record whose pid now names
+// another process (a different start time) is abandoned.
+func TestStaleOnlyWhenWriterGone(t *testing.T) {
+	v, _ := newTestVault(t)
+	v.StaleAfter = time.Nanosecond
+	old := v.now().Add(-time.Hour)
+	parent := os.Getppid()
+	start, _ := processStart(parent)
+	if v.stale(&Pending{Op: OpAdd, Since: old, PID: parent, Start: start}) {
+		t.Fatal("an hour-old record of a live process was called stale")
+	}
+	if !v.stale(&Pending{Op: OpAdd, Since: old, PID: doctorDeadPID}) {
+		t.Fatal("the record of a process that is gone was not called stale")
+	}
+	if runtime.GOOS == "linux" {
+		if start == 0 {
+			t.Fatal("no start time read for a live process")
+		}
+		if !v.stale(&Pending{Op: OpAdd, Since: old, PID: parent, Start: start + 1}) {
+			t.Fatal("a record whose pid was reused by another process was not called stale")
+		}
+		if !v.stale(&Pending{Op: OpAdd, Since: old, PID: os.Getpid(), Start: selfStart() + 1}) {
+			t.Fatal("a record of an earlier process with this pid was taken for this process's own")
+		}
 	}
 }
