@@ -226,9 +226,20 @@ func (s *Snapshot) CheckRotate(label string, key keyring.Secret) error {
 
 // holder returns the label of the visible entry holding key, or "".
 func (s *Snapshot) holder(key keyring.Secret) string {
-	fp := Fingerprint(key)
-	for _, e := range s.Entries {
-		if e.Fingerprint == fp {
+	return holderOf(s.Entries, Fingerprint(key))
+}
+
+// holderOf returns the label of the entry that holds the key with
+// fingerprint fp, or will once a rotate under way finishes; "" if none. The
+// record a rename keeps of its old label does not count: the key is counted
+// under its new label.
+func holderOf(entries []*Entry, fp string) string {
+	for _, e := range entries {
+		switch {
+		case e.moved():
+		case e.Fingerprint == fp:
+			return e.Label
+		case e.Pending != nil && e.Pending.Next != nil && e.Pending.Next.Fingerprint == fp:
 			return e.Label
 		}
 	}
@@ -339,24 +350,28 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 		if err != nil {
 			return err
 		}
-		count := 0
+		others := all[:0:0]
 		for _, o := range all {
-			if o.Label == label {
-				if v.reclaimable(o) {
-					continue // an abandoned add or rename: take it over
-				}
-				if o.Hidden() || o.Pending != nil && !v.stale(o.Pending) {
-					return fmt.Errorf("%w: %q", ErrBusyEntry, label)
-				}
-				return errExists(label)
+			if o.Label != label {
+				others = append(others, o)
+				continue
 			}
-			if o.moved() {
-				continue // its key is counted under its new label
+			if v.reclaimable(o) {
+				continue // an abandoned add or rename: take it over
 			}
-			count++
-			if o.Fingerprint == e.Fingerprint || o.Pending != nil && o.Pending.Next != nil && o.Pending.Next.Fingerprint == e.Fingerprint {
-				return errDuplicate(o.Label)
+			if o.Hidden() || o.Pending != nil && !v.stale(o.Pending) {
+				return fmt.Errorf("%w: %q", ErrBusyEntry, label)
 			}
+			return errExists(label)
+		}
+		count := 0
+		for _, o := range others {
+			if !o.moved() {
+				count++ // a moved record's key is counted under its new label
+			}
+		}
+		if l := holderOf(others, e.Fingerprint); l != "" {
+			return errDuplicate(l)
 		}
 		if count >= MaxLabels {
 			return errFull()
@@ -611,13 +626,12 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 		if err != nil {
 			return err
 		}
-		for _, o := range all {
-			if o.Fingerprint == fp && !o.moved() {
-				if o.Label == label {
-					return errSameKey(label)
-				}
-				return errDuplicate(o.Label)
-			}
+		switch l := holderOf(all, fp); l {
+		case "":
+		case label:
+			return errSameKey(label)
+		default:
+			return errDuplicate(l)
 		}
 		k.Backend = old.Backend
 		if k.Env == "" {

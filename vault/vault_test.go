@@ -725,3 +725,29 @@ func TestStaleOnlyWhenWriterGone(t *testing.T) {
 		}
 	}
 }
+
+// A key being rotated in under one label is taken: a rotate or add of the
+// same key under another label meanwhile is refused, so that no key ends
+// up under two labels.
+func TestRotateInProgressHoldsItsKey(t *testing.T) {
+	v, _ := newTestVault(t)
+	ctx := context.Background()
+	for i, l := range []string{"a", "c"} {
+		if _, err := v.Add(ctx, l, key(t, i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rotErr, addErr error
+	at(v, "rotate:marked", func() {
+		_, rotErr = v.Rotate(ctx, "c", key(t, 9))
+		_, addErr = v.Add(ctx, "d", key(t, 9))
+	})
+	if _, err := v.Rotate(ctx, "a", key(t, 9)); err != nil {
+		t.Fatal(err)
+	}
+	for what, err := range map[string]error{"rotate": rotErr, "add": addErr} {
+		if !errors.Is(err, ErrDuplicate) || !strings.Contains(err.Error(), `"a"`) {
+			t.Errorf("%s of the key a is being rotated to: want a duplicate held by a, got %v", what, err)
+		}
+	}
+}
