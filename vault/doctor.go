@@ -310,7 +310,7 @@ func (v *Vault) checkIndex(r *Report) (*indexState, bool) {
 		if err := b.Bucket(bucketEntries).ForEach(func(k, data []byte) error {
 			e, err := decodeEntry(k, data)
 			if err != nil {
-				damaged = append(damaged, &Finding{Kind: KindEntry, Label: safeLabel(string(k)),
+				damaged = append(damaged, &Finding{Kind: KindEntry, Label: ShownLabel(string(k)),
 					Problem: err.Error(),
 					Hint:    "restore index.db from a backup; commands that read every entry fail until then"})
 				return nil

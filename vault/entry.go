@@ -136,10 +136,10 @@ var ErrDecode = errors.New("index entry is damaged")
 func decodeEntry(label, data []byte) (*Entry, error) {
 	var e Entry
 	if err := json.Unmarshal(data, &e); err != nil {
-		return nil, fmt.Errorf("%w: %q: %v", ErrDecode, safeLabel(string(label)), err)
+		return nil, fmt.Errorf("%w: %q: %v", ErrDecode, ShownLabel(string(label)), err)
 	}
 	if e.Label != string(label) || CheckLabel(e.Label) != nil {
-		return nil, fmt.Errorf("%w: %q: label does not match its record", ErrDecode, safeLabel(string(label)))
+		return nil, fmt.Errorf("%w: %q: label does not match its record", ErrDecode, ShownLabel(string(label)))
 	}
 	if len(e.Fingerprint) != 64 {
 		return nil, fmt.Errorf("%w: %q: bad fingerprint", ErrDecode, e.Label)

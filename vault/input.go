@@ -42,18 +42,20 @@ func CheckLabel(label string) error {
 		c := label[i]
 		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 		if i == 0 && !alnum {
-			return fmt.Errorf("%w %q: a label starts with a letter or digit", ErrInvalidLabel, safeLabel(label))
+			return fmt.Errorf("%w %q: a label starts with a letter or digit", ErrInvalidLabel, ShownLabel(label))
 		}
 		if !alnum && c != '.' && c != '_' && c != '-' {
-			return fmt.Errorf("%w %q: use only letters, digits, '.', '_' and '-'", ErrInvalidLabel, safeLabel(label))
+			return fmt.Errorf("%w %q: use only letters, digits, '.', '_' and '-'", ErrInvalidLabel, ShownLabel(label))
 		}
 	}
 	return nil
 }
 
-// safeLabel shortens a rejected label for an error message; labels are not
-// secret, but a person may paste a key where a label goes.
-func safeLabel(label string) string {
+// ShownLabel is label as an error message may show a label that is not in
+// the vault: shortened when it looks like a key (long, or long without '-'
+// and '_'). Labels are not secret, but a person may paste a key where a
+// label goes.
+func ShownLabel(label string) string {
 	if utf8.RuneCountInString(label) > 24 || len(label) >= MinKeyLen && !strings.ContainsAny(label, "-_") {
 		r := []rune(label)
 		if len(r) > 5 {

@@ -159,15 +159,18 @@ func (s *Snapshot) Find(label string) *Entry {
 // Resolve chooses the label exec and get use: the one given, else
 // fromEnv (TOLOKA_VAULT_DEFAULT), else the stored default, else the only key.
 func (s *Snapshot) Resolve(given, fromEnv string) (string, error) {
-	for _, l := range []string{given, fromEnv, s.Default} {
+	for i, l := range []string{given, fromEnv, s.Default} {
 		if l == "" {
 			continue
 		}
-		if err := CheckLabel(l); err != nil {
+		if _, err := s.Lookup(l); err != nil {
+			switch i {
+			case 1:
+				err = fmt.Errorf("TOLOKA_VAULT_DEFAULT: %w", err)
+			case 2:
+				err = fmt.Errorf("the default: %w", err)
+			}
 			return "", err
-		}
-		if s.Find(l) == nil {
-			return "", s.notFound(l)
 		}
 		return l, nil
 	}
@@ -180,11 +183,30 @@ func (s *Snapshot) Resolve(given, fromEnv string) (string, error) {
 	return "", fmt.Errorf("%w: name one of %s, or set a default", ErrNoLabel, strings.Join(s.Labels(), ", "))
 }
 
+// errNotFound is the error for a label no entry has. Such a label is shown
+// shortened when it looks like a key: a person may paste one where a label
+// goes.
+func errNotFound(label string) error {
+	return fmt.Errorf("%w %q", ErrNotFound, ShownLabel(label))
+}
+
 func (s *Snapshot) notFound(label string) error {
 	if len(s.Entries) == 0 {
-		return fmt.Errorf("%w %q: the vault is empty", ErrNotFound, label)
+		return fmt.Errorf("%w: the vault is empty", errNotFound(label))
 	}
-	return fmt.Errorf("%w %q (have: %s)", ErrNotFound, label, strings.Join(s.Labels(), ", "))
+	return fmt.Errorf("%w (have: %s)", errNotFound(label), strings.Join(s.Labels(), ", "))
+}
+
+// Lookup returns the visible entry of label, or an error saying the label
+// is invalid or which labels there are.
+func (s *Snapshot) Lookup(label string) (*Entry, error) {
+	if err := CheckLabel(label); err != nil {
+		return nil, err
+	}
+	if e := s.Find(label); e != nil {
+		return e, nil
+	}
+	return nil, s.notFound(label)
 }
 
 // CheckAdd tells, from this snapshot, what Add would refuse, so that a
@@ -415,7 +437,7 @@ func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
 			return err
 		}
 		if e == nil || e.Hidden() && !v.stale(e.Pending) {
-			return fmt.Errorf("%w %q", ErrNotFound, label)
+			return errNotFound(label)
 		}
 		if e.Pending != nil && !v.stale(e.Pending) {
 			return fmt.Errorf("%w: %q", ErrBusyEntry, label)
@@ -495,7 +517,7 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 			return err
 		}
 		if old == nil || old.Hidden() {
-			return fmt.Errorf("%w %q", ErrNotFound, from)
+			return errNotFound(from)
 		}
 		if old.Pending != nil && !v.stale(old.Pending) {
 			return fmt.Errorf("%w: %q", ErrBusyEntry, from)
@@ -617,7 +639,7 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 			return err
 		}
 		if old == nil || old.Hidden() {
-			return fmt.Errorf("%w %q", ErrNotFound, label)
+			return errNotFound(label)
 		}
 		if old.Pending != nil && !v.stale(old.Pending) {
 			return fmt.Errorf("%w: %q", ErrBusyEntry, label)

@@ -64,9 +64,9 @@ func runAdd(c *cli.Context) error {
 		}
 	}
 	if cfg.backend == vault.BackendFile {
-		// Ask for the passphrase before the key, so that a mistyped
-		// confirmation does not cost the pasted key.
-		if _, err := cfg.passphraseOnce(); err != nil {
+		// The passphrase is asked and checked before the key, so that a
+		// mistyped one does not cost the pasted key.
+		if err := cfg.unlockFile(cmdContext(c)); err != nil {
 			return err
 		}
 	}
@@ -149,5 +149,8 @@ func offerFileBackend(c *cli.Context, cfg *config, v *vault.Vault, label string,
 		return nil, withHint(cause, "nothing was stored; use `--backend file` on machines without a keychain")
 	}
 	k.Backend = vault.BackendFile
+	if err := cfg.unlockFile(cmdContext(c)); err != nil {
+		return nil, err
+	}
 	return v.Add(cmdContext(c), label, k)
 }

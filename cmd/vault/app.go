@@ -410,7 +410,7 @@ func (cfg *config) passphrase() (string, error) {
 	if path := e.getenv("TOLOKA_VAULT_PASSPHRASE_FILE"); path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return "", fmt.Errorf("read TOLOKA_VAULT_PASSPHRASE_FILE: %w", err)
+			return "", fmt.Errorf("%w: cannot read TOLOKA_VAULT_PASSPHRASE_FILE (%v)", keyring.ErrNoPassphrase, err)
 		}
 		p := strings.TrimRight(string(data), "\r\n")
 		if p == "" {
@@ -419,7 +419,7 @@ func (cfg *config) passphrase() (string, error) {
 		return p, nil
 	}
 	if !e.interactive() {
-		return "", fmt.Errorf("%w: set TOLOKA_VAULT_PASSPHRASE or TOLOKA_VAULT_PASSPHRASE_FILE, or run on a terminal", keyring.ErrNoPassphrase)
+		return "", fmt.Errorf("%w, and there is no terminal to ask on", keyring.ErrNoPassphrase)
 	}
 	p, err := readHidden(e, "Passphrase for the file backend: ")
 	if err != nil {
@@ -431,7 +431,7 @@ func (cfg *config) passphrase() (string, error) {
 			return "", err
 		}
 		if again != p {
-			return "", usageErr("the passphrases do not match; nothing was stored")
+			return "", errPassMismatch
 		}
 	}
 	if p == "" {
@@ -440,19 +440,49 @@ func (cfg *config) passphrase() (string, error) {
 	return p, nil
 }
 
-// needPassphrase fails early (exit 2) when the file backend will be needed
-// and no passphrase can be had, before any other work is done.
-func (cfg *config) needPassphrase(entries []*vault.Entry) error {
+// errPassMismatch: the two passphrases typed for a new file backend differ.
+var errPassMismatch = &exitError{code: exitUsage, err: errors.New("the passphrases do not match; nothing was stored")}
+
+// needPassphrase unlocks the file backend (see unlockFile) when one of
+// entries lives there; with no such entry it does nothing.
+func (cfg *config) needPassphrase(ctx context.Context, entries []*vault.Entry) error {
 	for _, en := range entries {
-		if en.Backend == vault.BackendFile {
-			e := cfg.e
-			if e.getenv("TOLOKA_VAULT_PASSPHRASE") == "" && e.getenv("TOLOKA_VAULT_PASSPHRASE_FILE") == "" && !e.interactive() {
-				return fmt.Errorf("%w: set TOLOKA_VAULT_PASSPHRASE or TOLOKA_VAULT_PASSPHRASE_FILE, or run on a terminal", keyring.ErrNoPassphrase)
-			}
-			return nil
+		if en != nil && en.Backend == vault.BackendFile {
+			return cfg.unlockFile(ctx)
 		}
 	}
 	return nil
+}
+
+// unlockFile gets the file backend's passphrase and, when keys.age exists,
+// checks it by decrypting the file once (the decryption is kept for the
+// command's own read or write), before the command reads anything a person
+// cannot type again, such as a pasted key: a wrong passphrase must not cost
+// it. A passphrase typed on a terminal that is wrong, or not confirmed, is
+// asked again, up to three times. No passphrase is a usage error (exit 2),
+// a wrong one exit 1.
+func (cfg *config) unlockFile(ctx context.Context) error {
+	e := cfg.e
+	tries := 1
+	if e.getenv("TOLOKA_VAULT_PASSPHRASE") == "" && e.getenv("TOLOKA_VAULT_PASSPHRASE_FILE") == "" && e.interactive() {
+		tries = 3
+	}
+	var err error
+	for i := 0; i < tries; i++ {
+		if i > 0 {
+			fmt.Fprintf(e.stderr, "%v; try again\n", err)
+			// A fresh file store: it keeps the passphrase it was given.
+			cfg.passOnce, cfg.fileOnce, cfg.file = sync.Once{}, sync.Once{}, nil
+		}
+		st, _ := cfg.store(vault.BackendFile, "")
+		if _, err = cfg.passphraseOnce(); err == nil {
+			_, err = st.(*keyring.File).Labels(ctx)
+		}
+		if !errors.Is(err, keyring.ErrBadPassphrase) && !errors.Is(err, errPassMismatch) {
+			return err
+		}
+	}
+	return err
 }
 
 // ctx returns the context of a command.

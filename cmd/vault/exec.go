@@ -215,7 +215,7 @@ func runExec(c *cli.Context) error {
 		return &exitError{code: code, err: fmt.Errorf("cannot run %s: %w", argv[0], unwrapExec(err))}
 	}
 	en := snap.Find(label)
-	if err := cfg.needPassphrase([]*vault.Entry{en}); err != nil {
+	if err := cfg.needPassphrase(cmdContext(c), []*vault.Entry{en}); err != nil {
 		return err
 	}
 	key, err := v.Secret(cmdContext(c), snap, label)

@@ -51,7 +51,7 @@ func runGet(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.needPassphrase([]*vault.Entry{snap.Find(label)}); err != nil {
+	if err := cfg.needPassphrase(cmdContext(c), []*vault.Entry{snap.Find(label)}); err != nil {
 		return err
 	}
 	key, err := v.Secret(cmdContext(c), snap, label)

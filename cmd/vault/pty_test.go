@@ -74,8 +74,14 @@ func (p *pty) screen() string {
 // waitFor waits (bounded) until the screen shows s.
 func (p *pty) waitFor(t *testing.T, s string) {
 	t.Helper()
+	p.waitForN(t, s, 1)
+}
+
+// waitForN waits (bounded) until the screen shows s n times.
+func (p *pty) waitForN(t *testing.T, s string, n int) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(p.screen(), s) {
+	for strings.Count(p.screen(), s) < n {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %q; screen:\n%s", s, p.screen())
 		}
@@ -201,26 +207,74 @@ func TestRmAsksOnTerminal(t *testing.T) {
 	}
 }
 
+// TestPassphraseAskedTwiceOnCreate: a new file backend's passphrase is
+// confirmed; a mismatch is asked again, three times at most, and all before
+// the key, so nothing pasted is lost.
 func TestPassphraseAskedTwiceOnCreate(t *testing.T) {
 	p := openPTY(t)
 	dir := t.TempDir()
 	env := []string{"TOLOKA_VAULT_BACKEND=file", "DBUS_SESSION_BUS_ADDRESS=unix:path=" + filepath.Join(dir, "nobus")}
 	cmd := startOnPTY(t, p, dir, env, "add", "main", "--no-verify")
-	p.waitFor(t, "Passphrase for the file backend")
-	p.waitEchoOff(t)
-	_, _ = p.master.Write([]byte("one-pass\r"))
-	p.waitFor(t, "Passphrase again")
-	p.waitEchoOff(t)
-	_, _ = p.master.Write([]byte("two-pass\r"))
+	for i := 1; i <= 3; i++ {
+		p.waitForN(t, "Passphrase for the file backend", i)
+		p.waitEchoOff(t)
+		_, _ = p.master.Write([]byte("one-pass\r"))
+		p.waitForN(t, "Passphrase again", i)
+		p.waitEchoOff(t)
+		_, _ = p.master.Write([]byte("two-pass\r"))
+	}
 	err := cmd.Wait()
 	if code := exitCodeOf(err); code != exitUsage {
 		t.Fatalf("mismatched passphrases: exit %d; screen:\n%s", code, p.screen())
+	}
+	if n := strings.Count(p.screen(), "do not match; nothing was stored; try again"); n != 2 {
+		t.Errorf("want 2 retries after a mismatch, saw %d; screen:\n%s", n, p.screen())
+	}
+	if strings.Contains(p.screen(), "input is hidden") {
+		t.Errorf("the key was asked for without a passphrase; screen:\n%s", p.screen())
 	}
 	if strings.Contains(p.screen(), "one-pass") || strings.Contains(p.screen(), "two-pass") {
 		t.Fatal("a passphrase was echoed")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "keys.age")); err == nil {
 		t.Fatal("stored despite mismatched passphrases")
+	}
+}
+
+// TestWrongPassphraseCostsNoKey: with keys.age in place, add and rotate
+// check the passphrase before asking for the key; a wrong one is asked
+// again, and the key pasted after the right one is stored.
+func TestWrongPassphraseCostsNoKey(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"TOLOKA_VAULT_BACKEND=file", "DBUS_SESSION_BUS_ADDRESS=unix:path=" + filepath.Join(dir, "nobus")}
+	first := exec.Command(os.Args[0], "add", "a", "--no-verify")
+	first.Env = append(os.Environ(), append(env, "VAULT_TEST_MAIN=1", "TOLOKA_VAULT_DIR="+dir, "HOME="+dir, "TOLOKA_VAULT_PASSPHRASE=right-pass")...)
+	first.Stdin = strings.NewReader(testKey("ptyfirst", 1) + "\n")
+	if out, err := first.CombinedOutput(); err != nil {
+		t.Fatalf("add a: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"add", "b", "--no-verify"}, {"rotate", "a", "--no-verify"}} {
+		t.Run(args[0], func(t *testing.T) {
+			p := openPTY(t)
+			cmd := startOnPTY(t, p, dir, env, args...)
+			p.waitFor(t, "Passphrase for the file backend")
+			p.waitEchoOff(t)
+			_, _ = p.master.Write([]byte("wrong-pass\r"))
+			p.waitFor(t, "wrong passphrase for the file backend; try again")
+			if strings.Contains(p.screen(), "input is hidden") {
+				t.Fatalf("the key was asked for before the passphrase was right; screen:\n%s", p.screen())
+			}
+			p.waitForN(t, "Passphrase for the file backend", 2)
+			p.waitEchoOff(t)
+			_, _ = p.master.Write([]byte("right-pass\r"))
+			p.waitFor(t, "input is hidden")
+			p.waitEchoOff(t)
+			_, _ = p.master.Write([]byte(testKey("ptynew"+args[0], 2) + "\r"))
+			if code := exitCodeOf(cmd.Wait()); code != 0 {
+				t.Fatalf("exit %d; screen:\n%s", code, p.screen())
+			}
+			p.waitFor(t, "(ptyne***")
+		})
 	}
 }
 

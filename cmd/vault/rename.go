@@ -28,7 +28,7 @@ func runRename(c *cli.Context) error {
 		return err
 	}
 	if en := snap.Find(from); en != nil {
-		if err := cfg.needPassphrase([]*vault.Entry{en}); err != nil {
+		if err := cfg.needPassphrase(cmdContext(c), []*vault.Entry{en}); err != nil {
 			return err
 		}
 	}

@@ -37,12 +37,9 @@ func runRm(c *cli.Context) error {
 	labels := c.Args().Slice()
 	var entries []*vault.Entry
 	for _, l := range labels {
-		if err := vault.CheckLabel(l); err != nil {
-			return err
-		}
-		en := snap.Find(l)
-		if en == nil {
-			return fmt.Errorf("%w %q; nothing was removed", vault.ErrNotFound, l)
+		en, err := snap.Lookup(l)
+		if err != nil {
+			return fmt.Errorf("%w; nothing was removed", err)
 		}
 		entries = append(entries, en)
 	}
@@ -60,7 +57,7 @@ func runRm(c *cli.Context) error {
 			}
 		}
 	}
-	if err := cfg.needPassphrase(entries); err != nil {
+	if err := cfg.needPassphrase(cmdContext(c), entries); err != nil {
 		return err
 	}
 	for _, en := range entries {

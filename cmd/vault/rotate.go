@@ -5,7 +5,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/toloka-vault/vault/keyring"
 	"github.com/toloka-vault/vault/vault"
 	"github.com/toloka-vault/vault/verify"
 )
@@ -43,9 +42,9 @@ func runRotate(c *cli.Context) error {
 		return err
 	}
 	e := cfg.e
-	old := snap.Find(label)
-	if old == nil {
-		return snap.CheckRotate(label, keyring.Secret{})
+	old, err := snap.Lookup(label)
+	if err != nil {
+		return err
 	}
 	var tol *toloka
 	if !c.Bool("no-verify") {
@@ -53,7 +52,7 @@ func runRotate(c *cli.Context) error {
 			return err
 		}
 	}
-	if err := cfg.needPassphrase([]*vault.Entry{old}); err != nil {
+	if err := cfg.needPassphrase(cmdContext(c), []*vault.Entry{old}); err != nil {
 		return err
 	}
 	key, err := readKey(e, c.String("from-env"), label)

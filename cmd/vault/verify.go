@@ -72,12 +72,9 @@ func runVerify(c *cli.Context) error {
 	if c.NArg() > 0 {
 		entries = nil
 		for _, l := range c.Args().Slice() {
-			if err := vault.CheckLabel(l); err != nil {
+			en, err := snap.Lookup(l)
+			if err != nil {
 				return err
-			}
-			en := snap.Find(l)
-			if en == nil {
-				return fmt.Errorf("%w %q", vault.ErrNotFound, l)
 			}
 			entries = append(entries, en)
 		}
@@ -92,7 +89,7 @@ func runVerify(c *cli.Context) error {
 		}
 		entries = keep
 	}
-	if err := cfg.needPassphrase(entries); err != nil {
+	if err := cfg.needPassphrase(cmdContext(c), entries); err != nil {
 		return err
 	}
 	tol, err := newToloka(e, c.Duration("timeout"))
