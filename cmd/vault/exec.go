@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/toloka-vault/vault/keyring"
 	"github.com/toloka-vault/vault/vault"
 )
 
@@ -49,6 +51,9 @@ type execArgs struct {
 	separated bool
 	// labelSet: a LABEL was given (perhaps an empty one).
 	labelSet bool
+	// globals are --dir and --backend given among exec's own arguments,
+	// as name, value pairs.
+	globals []string
 }
 
 // parseExecArgs reads exec's arguments: flags and at most one LABEL, then
@@ -73,26 +78,8 @@ func parseExecArgs(args []string) (execArgs, error) {
 			a.separated = true
 			return a, nil
 		}
-		if a.labelSet {
-			// Flags after LABEL count only when a "--" follows them.
-			j := i
-			probe := a
-			for j < len(args) && args[j] != "--" {
-				n, err := execFlag(&probe, args, j)
-				if err != nil || n == 0 {
-					break
-				}
-				j += n
-			}
-			if j < len(args) && args[j] == "--" {
-				a = probe
-				a.command = args[j+1:]
-				a.separated = true
-				return a, nil
-			}
-			a.command = args[i:]
-			return a, nil
-		}
+		// The first other argument is LABEL; hasSeparator has checked that
+		// only flags and a "--" may follow it here.
 		a.label, a.labelSet = s, true
 		rest := args[i+1:]
 		sep, err := hasSeparator(rest)
@@ -107,8 +94,9 @@ func parseExecArgs(args []string) (execArgs, error) {
 	return a, nil
 }
 
-// hasSeparator reports whether args are exec flags up to a "--"; a bad
-// flag there is an error.
+// hasSeparator reports whether the arguments after LABEL are exec flags
+// up to a "--". A bad flag there is an error, and so is an unknown one
+// right after LABEL: no COMMAND starts with "-".
 func hasSeparator(args []string) (bool, error) {
 	probe := execArgs{labelSet: true}
 	for i := 0; i < len(args); {
@@ -120,6 +108,9 @@ func hasSeparator(args []string) (bool, error) {
 			return false, err
 		}
 		if n == 0 {
+			if strings.HasPrefix(args[i], "-") {
+				return false, usageErr("exec: unknown flag %s", args[i])
+			}
 			return false, nil
 		}
 		i += n
@@ -144,6 +135,18 @@ func execFlag(a *execArgs, args []string, i int) (int, error) {
 	case strings.HasPrefix(s, "--env-var=") || strings.HasPrefix(s, "-env-var="):
 		a.vars = append(a.vars, s[strings.IndexByte(s, '=')+1:])
 		return 1, nil
+	case s == "--dir" || s == "-dir" || s == "--backend" || s == "-backend":
+		// The global flags, which may stand anywhere before COMMAND.
+		if i+1 >= len(args) || args[i+1] == "--" {
+			return 0, usageErr("%s needs a value", s)
+		}
+		a.globals = append(a.globals, strings.TrimLeft(s, "-"), args[i+1])
+		return 2, nil
+	case strings.HasPrefix(s, "--dir=") || strings.HasPrefix(s, "-dir=") ||
+		strings.HasPrefix(s, "--backend=") || strings.HasPrefix(s, "-backend="):
+		name, value, _ := strings.Cut(strings.TrimLeft(s, "-"), "=")
+		a.globals = append(a.globals, name, value)
+		return 1, nil
 	case strings.HasPrefix(s, "-") && len(s) > 1 && s != "--":
 		if !a.labelSet {
 			return 0, usageErr("exec: unknown flag %s", s)
@@ -160,10 +163,11 @@ func runExec(c *cli.Context) error {
 	if a.help {
 		return cli.ShowCommandHelp(c.Lineage()[1], "exec")
 	}
-	if a.labelSet {
-		if err := vault.CheckLabel(a.label); err != nil {
-			return err
-		}
+	if a.labelSet && a.label == "" {
+		return vault.CheckLabel("") // an empty LABEL is not "no LABEL"
+	}
+	if err := setGlobals(c, a.globals); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(c)
 	if err != nil {
@@ -193,7 +197,10 @@ func runExec(c *cli.Context) error {
 	}
 	label, err := snap.Resolve(a.label, e.getenv("TOLOKA_VAULT_DEFAULT"))
 	if err != nil {
-		if a.label != "" && errors.Is(err, vault.ErrNotFound) && len(a.command) > 0 && !a.separated {
+		// `vault exec python x.py` or `vault exec ./run.sh`: LABEL was
+		// meant as COMMAND (unless it looks like a pasted key).
+		if a.label != "" && !a.separated && vault.ShownLabel(a.label) == a.label &&
+			(errors.Is(err, vault.ErrNotFound) || errors.Is(err, vault.ErrInvalidLabel)) {
 			return withHint(err, fmt.Sprintf("to run %s with the default key: vault exec -- %s", a.label, strings.Join(append([]string{a.label}, a.command...), " ")))
 		}
 		return err
@@ -208,11 +215,10 @@ func runExec(c *cli.Context) error {
 	}
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
-		code := exitNotFound
-		if errors.Is(err, fs.ErrPermission) {
-			code = exitCannotExec
+		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EISDIR) || foundNotExecutable(e, argv[0]) {
+			return &exitError{code: exitCannotExec, err: fmt.Errorf("cannot run %s: it is not an executable file", argv[0])}
 		}
-		return &exitError{code: code, err: fmt.Errorf("cannot run %s: %w", argv[0], unwrapExec(err))}
+		return &exitError{code: exitNotFound, err: fmt.Errorf("cannot run %s: %w", argv[0], unwrapExec(err))}
 	}
 	en := snap.Find(label)
 	if err := cfg.needPassphrase(cmdContext(c), []*vault.Entry{en}); err != nil {
@@ -220,14 +226,47 @@ func runExec(c *cli.Context) error {
 	}
 	key, err := v.Secret(cmdContext(c), snap, label)
 	if err != nil {
-		h := keyring.Hint(err)
-		if h == "" || errors.Is(err, keyring.ErrNotFound) || errors.Is(err, vault.ErrMismatch) {
-			h = "run `vault doctor` to compare the index with the backends"
-		}
-		return withHint(fmt.Errorf("%w; %s was not run", err, argv[0]), h)
+		return fmt.Errorf("%w; %s was not run", err, argv[0]) // hint() says what to do
 	}
 	envv := childEnv(e.environ(), vars, key.Reveal(), en.Env, label)
 	return execve(e, path, argv, envv)
+}
+
+// foundNotExecutable reports whether a file name that LookPath passed over
+// is on PATH after all, but cannot be run (not executable, a directory):
+// 126 rather than 127.
+func foundNotExecutable(e *env, name string) bool {
+	if strings.ContainsRune(name, filepath.Separator) {
+		_, err := os.Stat(name)
+		return err == nil
+	}
+	for _, dir := range filepath.SplitList(e.getenv("PATH")) {
+		if dir == "" {
+			dir = "."
+		}
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// setGlobals applies --dir and --backend given among exec's arguments, as
+// if they had stood before the command name.
+func setGlobals(c *cli.Context, globals []string) error {
+	for i := 0; i+1 < len(globals); i += 2 {
+		set := false
+		for _, ctx := range c.Lineage() {
+			if ctx.Set(globals[i], globals[i+1]) == nil {
+				set = true
+				break
+			}
+		}
+		if !set {
+			return usageErr("exec: cannot set --%s", globals[i])
+		}
+	}
+	return nil
 }
 
 // unwrapExec drops exec's repetition of the name.
