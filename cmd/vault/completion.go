@@ -177,13 +177,7 @@ func plainUsage(s string) string { return strings.ReplaceAll(s, "`", "") }
 
 func (c compCommand) names() []string { return append([]string{c.name}, c.aliases...) }
 
-func (c compCommand) flagWords() []string {
-	var out []string
-	for _, f := range c.flags {
-		out = append(out, f.names...)
-	}
-	return out
-}
+func (c compCommand) flagWords() []string { return flagWords(c.flags) }
 
 func flagWords(fs []compFlag) []string {
 	var out []string

@@ -20,10 +20,9 @@ const (
 
 // toloka is what add, rotate and verify need to ask Toloka about a key.
 type toloka struct {
-	client  verify.Checker
-	bases   map[string]string
-	timeout time.Duration
-	now     func() time.Time
+	client verify.Checker
+	bases  map[string]string
+	now    func() time.Time
 }
 
 // newToloka checks the base URLs (exit 2 before any key is sent) and builds
@@ -43,10 +42,9 @@ func newToloka(e *env, timeout time.Duration) (*toloka, error) {
 		hc = &http.Client{}
 	}
 	return &toloka{
-		client:  &verify.Client{HTTP: hc, UserAgent: "toloka-vault/" + version(), Timeout: timeout},
-		bases:   bases,
-		timeout: timeout,
-		now:     e.now,
+		client: &verify.Client{HTTP: hc, UserAgent: "toloka-vault/" + version(), Timeout: timeout},
+		bases:  bases,
+		now:    e.now,
 	}, nil
 }
 

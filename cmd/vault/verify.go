@@ -128,15 +128,15 @@ func verifyAll(ctx context.Context, cfg *config, v *vault.Vault, snap *vault.Sna
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r := verifyOne(ctx, v, snap, tol, en)
+			r, o := verifyOne(ctx, v, snap, tol, en)
 			mu.Lock()
 			defer mu.Unlock()
 			if !r.readFail {
-				at := tol.now().UTC()
-				o := outcome{env: en.Env, res: verify.Result{Status: r.checked, Err: r.Error}}
-				ch := o.check(at)
-				if r.Account != nil {
-					ch.Account = r.Account
+				ch := o.check(tol.now().UTC())
+				r.Account = ch.Account
+				r.Error = "" // an answer, even a rejection, is no error
+				if ch.Status == "" {
+					r.Error = ch.Error // "ENV: why there was no answer"
 				}
 				updated, err := v.Record(en.Label, en.Fingerprint, ch)
 				switch {
@@ -145,9 +145,6 @@ func verifyAll(ctx context.Context, cfg *config, v *vault.Vault, snap *vault.Sna
 				case updated != nil:
 					r.Status = string(updated.Status)
 					r.CheckedAt = rfc3339(updated.CheckedAt)
-				}
-				if ch.Status == "" {
-					r.Error = ch.Error
 				}
 			}
 			results[i] = r
@@ -164,27 +161,21 @@ func verifyAll(ctx context.Context, cfg *config, v *vault.Vault, snap *vault.Sna
 	return results
 }
 
-func verifyOne(ctx context.Context, v *vault.Vault, snap *vault.Snapshot, tol *toloka, en *vault.Entry) *verifyResult {
+// verifyOne reads the secret of en and asks Toloka about it.
+func verifyOne(ctx context.Context, v *vault.Vault, snap *vault.Snapshot, tol *toloka, en *vault.Entry) (*verifyResult, outcome) {
 	r := &verifyResult{Label: en.Label, Env: en.Env, Status: string(en.Status), CheckedAt: rfc3339(en.CheckedAt)}
 	key, err := v.Secret(ctx, snap, en.Label)
 	if err != nil {
 		r.readFail = true
 		r.Error = err.Error()
-		return r
+		return r, outcome{}
 	}
-	res := tol.client.Check(ctx, tol.bases[en.Env], key.Reveal())
-	r.checked = res.Status
-	r.HTTPStatus = res.HTTPStatus
-	r.RequestID = res.RequestID
-	r.Balance = res.Balance
-	r.Error = res.Err
-	if res.Status != verify.NoAnswer {
-		r.Error = ""
-	}
-	if a := res.Account; a != nil {
-		r.Account = &vault.Account{ID: a.ID, Name: a.Name, CompanyID: a.CompanyID}
-	}
-	return r
+	o := tol.ask(ctx, en.Env, key)
+	r.checked = o.res.Status
+	r.HTTPStatus = o.res.HTTPStatus
+	r.RequestID = o.res.RequestID
+	r.Balance = o.res.Balance
+	return r, o
 }
 
 func joinErr(a, b string) string {
