@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,7 +31,10 @@ func getEnv(c *cli.Context) *env { return c.App.Metadata["env"].(*env) }
 // run is the whole program: it returns the exit status.
 func run(args []string, e *env) int {
 	app := newApp(e)
-	err := app.Run(permute(app, args))
+	err := danglingFlag(app, args)
+	if err == nil {
+		err = app.Run(permute(app, args))
+	}
 	if err == nil && app.Metadata["unknown"] == true {
 		err = silent{code: exitUsage}
 	}
@@ -266,6 +270,37 @@ func findFlag(flags []cli.Flag, name string) cli.Flag {
 	return nil
 }
 
+// danglingFlag refuses a flag that needs a value but ends the command line
+// (`vault add main --backend`): moved in front of the positional arguments
+// it would take one of them as its value. exec parses its own arguments.
+func danglingFlag(app *cli.App, args []string) error {
+	if len(args) < 2 {
+		return nil
+	}
+	_, rest := takeGlobals(app.Flags, nil, args[1:], true)
+	var cmd *cli.Command
+	if len(rest) > 0 {
+		if cmd = app.Command(rest[0]); cmd == nil || cmd.SkipFlagParsing || slices.Contains(rest, "--") {
+			return nil
+		}
+	}
+	last := args[len(args)-1]
+	name, hasValue := flagName(last)
+	if name == "" || hasValue {
+		return nil
+	}
+	f := findFlag(app.Flags, name)
+	if cmd != nil {
+		if cf := findFlag(cmd.Flags, name); cf != nil {
+			f = cf
+		}
+	}
+	if f != nil && takesValue(f) {
+		return usageErr("%s needs a value", last)
+	}
+	return nil
+}
+
 func takesValue(f cli.Flag) bool {
 	if dv, ok := f.(cli.DocGenerationFlag); ok {
 		return dv.TakesValue()
@@ -491,4 +526,16 @@ func cmdContext(c *cli.Context) context.Context {
 		return c.Context
 	}
 	return context.Background()
+}
+
+// uniq drops repeated labels, keeping the first of each: `rm a a` removes
+// a once, and succeeds.
+func uniq(labels []string) []string {
+	var out []string
+	for _, l := range labels {
+		if !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return out
 }

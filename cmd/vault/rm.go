@@ -34,7 +34,7 @@ func runRm(c *cli.Context) error {
 		return err
 	}
 	e := cfg.e
-	labels := c.Args().Slice()
+	labels := uniq(c.Args().Slice())
 	var entries []*vault.Entry
 	for _, l := range labels {
 		en, err := snap.Lookup(l)

@@ -71,7 +71,7 @@ func runVerify(c *cli.Context) error {
 	entries := snap.Entries
 	if c.NArg() > 0 {
 		entries = nil
-		for _, l := range c.Args().Slice() {
+		for _, l := range uniq(c.Args().Slice()) {
 			en, err := snap.Lookup(l)
 			if err != nil {
 				return err
