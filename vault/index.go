@@ -47,11 +47,10 @@ type tx struct {
 // view runs fn in a read-only transaction, opening the index read-only
 // (shared lock) and closing it afterwards. A missing index reads as empty.
 func (v *Vault) view(fn func(t *tx) error) error {
-	path := v.indexPath()
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+	db, err := v.open(v.indexPath(), true)
+	if errors.Is(err, fs.ErrNotExist) {
 		return fn(nil)
 	}
-	db, err := v.open(path, true)
 	if err != nil {
 		return err
 	}
@@ -167,8 +166,10 @@ func (v *Vault) indexPath() string { return filepath.Join(v.Dir, IndexFile) }
 
 func (v *Vault) open(path string, readOnly bool) (*bolt.DB, error) {
 	// A file that is not a bbolt database must not be touched: bbolt would
-	// initialise an empty file, and a short file can crash the mapping.
-	if err := precheck(path); err != nil {
+	// initialise an empty file, and a short file can crash the mapping. A
+	// missing index is fs.ErrNotExist for a reader; a writer's bbolt.Open
+	// creates it.
+	if err := precheck(path); err != nil && (readOnly || !errors.Is(err, fs.ErrNotExist)) {
 		return nil, err
 	}
 	var db *bolt.DB
@@ -190,12 +191,13 @@ func (v *Vault) open(path string, readOnly bool) (*bolt.DB, error) {
 	return nil, fmt.Errorf("open index %s: %w", path, err)
 }
 
-// precheck refuses an existing index file that cannot be a bbolt database:
-// empty, shorter than its own meta page says, or without bbolt's magic.
+// precheck refuses an index file that cannot be a bbolt database: empty,
+// shorter than its own meta page says, or without bbolt's magic. A missing
+// file is fs.ErrNotExist.
 func precheck(path string) error {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return err
 	}
 	if err != nil {
 		return fmt.Errorf("open index %s: %w", path, err)
