@@ -113,28 +113,37 @@ type Snapshot struct {
 
 // List reads the index only (never a backend).
 func (v *Vault) List() (*Snapshot, error) {
-	var s Snapshot
+	var s *Snapshot
 	err := v.view(func(t *tx) error {
-		all, err := t.all()
-		if err != nil {
-			return err
-		}
-		for _, e := range all {
-			switch {
-			case e.moved():
-				// The old label of a rename: its key is counted under
-				// the new one.
-			case e.Hidden():
-				s.Pending = append(s.Pending, e)
-			default:
-				s.Entries = append(s.Entries, e)
-			}
-		}
-		s.Default = t.defaultLabel()
-		s.Service = t.service()
-		return nil
+		var err error
+		s, err = t.snapshot()
+		return err
 	})
-	return &s, err
+	if s == nil {
+		s = &Snapshot{}
+	}
+	return s, err
+}
+
+// snapshot reads the whole index.
+func (t *tx) snapshot() (*Snapshot, error) {
+	all, err := t.all()
+	if err != nil {
+		return nil, err
+	}
+	s := &Snapshot{Default: t.defaultLabel(), Service: t.service()}
+	for _, e := range all {
+		switch {
+		case e.moved():
+			// The old label of a rename: its key is counted under the
+			// new one.
+		case e.Hidden():
+			s.Pending = append(s.Pending, e)
+		default:
+			s.Entries = append(s.Entries, e)
+		}
+	}
+	return s, nil
 }
 
 // Labels returns the visible labels.
@@ -690,19 +699,12 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 func (v *Vault) SetDefault(label string) error {
 	return v.update(func(t *tx) error {
 		if label != "" {
-			e, err := t.get(label)
+			s, err := t.snapshot()
 			if err != nil {
 				return err
 			}
-			if e == nil || e.Hidden() {
-				all, _ := t.all()
-				s := Snapshot{}
-				for _, o := range all {
-					if !o.Hidden() {
-						s.Entries = append(s.Entries, o)
-					}
-				}
-				return s.notFound(label)
+			if _, err := s.Lookup(label); err != nil {
+				return err
 			}
 		}
 		return t.setDefault(label)
