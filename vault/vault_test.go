@@ -253,33 +253,10 @@ func TestRotateAndRecord(t *testing.T) {
 	}
 }
 
-// errFault stops an operation at a fault point, as a crash would.
-type errFault string
-
-func crashAt(v *Vault, step string) {
-	v.Fault = func(s string) {
-		if s == step {
-			panic(errFault(s))
-		}
-	}
-}
-
-func crashed(t *testing.T, f func()) {
-	t.Helper()
-	defer func() {
-		if _, ok := recover().(errFault); !ok {
-			t.Fatal("did not reach the fault point")
-		}
-	}()
-	f()
-}
-
 func TestPendingAddIsHiddenAndReclaimed(t *testing.T) {
 	v, mem := newTestVault(t)
 	ctx := context.Background()
-	crashAt(v, "add:stored")
-	crashed(t, func() { _, _ = v.Add(ctx, "main", key(t, 1)) })
-	v.Fault = nil
+	doctorInterrupt(t, v, "add:stored", func() { _, _ = v.Add(ctx, "main", key(t, 1)) })
 	s, _ := v.List()
 	if len(s.Entries) != 0 || len(s.Pending) != 1 {
 		t.Fatalf("pending not hidden: %+v", s)
@@ -289,7 +266,7 @@ func TestPendingAddIsHiddenAndReclaimed(t *testing.T) {
 		t.Fatalf("live pending: %v", err)
 	}
 	// ...until its writer is gone: then an add takes it over.
-	markPID(t, v, "main", doctorDeadPID)
+	doctorAbandon(t, v, "main")
 	if _, err := v.Add(ctx, "main", key(t, 2)); err != nil {
 		t.Fatalf("reclaim: %v", err)
 	}
@@ -298,21 +275,6 @@ func TestPendingAddIsHiddenAndReclaimed(t *testing.T) {
 		t.Fatalf("after the reclaim: %+v, pending %+v", s.Entries, s.Pending)
 	}
 	if err := holds(mem, "main", key(t, 2)); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func markPID(t *testing.T, v *Vault, label string, pid int) {
-	t.Helper()
-	err := v.update(func(tx *tx) error {
-		e, err := tx.get(label)
-		if err != nil || e == nil || e.Pending == nil {
-			return fmt.Errorf("no pending %q: %v", label, err)
-		}
-		e.Pending.PID = pid
-		return tx.put(e)
-	})
-	if err != nil {
 		t.Fatal(err)
 	}
 }
@@ -393,15 +355,13 @@ func TestRenameCrashAfterIndexLeavesTrace(t *testing.T) {
 	if _, err := v.Add(ctx, "a", key(t, 1)); err != nil {
 		t.Fatal(err)
 	}
-	crashAt(v, "rename:indexed")
-	crashed(t, func() { _ = v.Rename(ctx, "a", "b") })
-	v.Fault = nil
+	doctorInterrupt(t, v, "rename:indexed", func() { _ = v.Rename(ctx, "a", "b") })
 	s, _ := v.List()
 	e := s.Find("b")
 	if e == nil || e.Pending == nil || e.Pending.Op != OpRenamed || e.Pending.From != "a" || s.Find("a") != nil {
 		t.Fatalf("after crash: %+v", s.Entries)
 	}
-	markPID(t, v, "b", doctorDeadPID)
+	doctorAbandon(t, v, "b")
 	rep, err := v.Doctor(ctx, DoctorOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -583,10 +543,8 @@ func TestRenameDoesNotTakeOverRenamedEntry(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	crashAt(v, "rename:indexed")
-	crashed(t, func() { _ = v.Rename(ctx, "b", "c") })
-	v.Fault = nil
-	markPID(t, v, "c", doctorDeadPID)
+	doctorInterrupt(t, v, "rename:indexed", func() { _ = v.Rename(ctx, "b", "c") })
+	doctorAbandon(t, v, "c")
 	v.StaleAfter = time.Nanosecond
 	if err := v.Rename(ctx, "a", "c"); !errors.Is(err, ErrExists) {
 		t.Fatalf("rename onto an entry with a stale mark: want exists, got %v", err)
@@ -609,10 +567,8 @@ func TestRemoveCrashRepairedByDoctor(t *testing.T) {
 			if err := v.SetDefault("a"); err != nil {
 				t.Fatal(err)
 			}
-			crashAt(v, step)
-			crashed(t, func() { _, _ = v.Remove(ctx, "a") })
-			v.Fault = nil
-			markPID(t, v, "a", doctorDeadPID)
+			doctorInterrupt(t, v, step, func() { _, _ = v.Remove(ctx, "a") })
+			doctorAbandon(t, v, "a")
 			rep, err := v.Doctor(ctx, DoctorOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -660,15 +616,13 @@ func TestRenameCrashFreesOldLabel(t *testing.T) {
 			if _, err := v.Add(ctx, "a", key(t, 1)); err != nil {
 				t.Fatal(err)
 			}
-			crashAt(v, "rename:deleted")
-			crashed(t, func() { _ = v.Rename(ctx, "a", "b") })
-			v.Fault = nil
+			doctorInterrupt(t, v, "rename:deleted", func() { _ = v.Rename(ctx, "a", "b") })
 			s, _ := v.List()
 			if s.Find("a") != nil || len(s.Pending) != 0 || len(s.Entries) != 1 {
 				t.Fatalf("the old label must be hidden and not counted: %+v %+v", s.Entries, s.Pending)
 			}
-			markPID(t, v, "a", doctorDeadPID)
-			markPID(t, v, "b", doctorDeadPID)
+			doctorAbandon(t, v, "a")
+			doctorAbandon(t, v, "b")
 			if _, err := v.Add(ctx, "c", key(t, 1)); !errors.Is(err, ErrDuplicate) || !strings.Contains(err.Error(), `"b"`) {
 				t.Fatalf("the key must be named as held by b: %v", err)
 			}

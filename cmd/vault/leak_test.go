@@ -252,7 +252,7 @@ func scanCmdlinesDuring(t *testing.T, fn func()) string {
 	fn()
 	close(stop)
 	<-done
-	if !strings.Contains(all.String(), "sleep") {
+	if !strings.Contains("\n"+all.String(), "\nsleep\x001\x00") {
 		t.Errorf("the /proc scan never saw the sleep that exec ran")
 	}
 	return all.String()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -15,6 +16,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("VAULT_TEST_MAIN") == "1" {
 		os.Exit(run(os.Args, systemEnv()))
 	}
+	// Every vault process the tests start inherits this: a -race binary
+	// otherwise sleeps a second at exit.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	testscript.Main(m, map[string]func(){
 		"vault": func() { os.Exit(run(os.Args, systemEnv())) },
 	})
