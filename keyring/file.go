@@ -34,7 +34,8 @@ const (
 	maxPlaintext = 16 << 20
 	// defaultLockTimeout is used when FileOptions.LockTimeout is zero.
 	defaultLockTimeout = 10 * time.Second
-	// lockPoll is how often a busy lock is tried again.
+	// lockPoll is how often a busy lock is tried again where the wait cannot
+	// sleep in the kernel (pollLock).
 	lockPoll = 15 * time.Millisecond
 )
 
@@ -274,28 +275,75 @@ func (f *File) update(ctx context.Context, change func(map[string]string) (bool,
 	return f.write(m, pass)
 }
 
-// lock takes the lock file, shared or exclusive, polling until it is free,
+// lock takes the lock file, shared or exclusive, waiting until it is free,
 // the lock timeout passes or ctx is done. The returned function releases it.
+//
+// The wait happens in a goroutine (waitLock): on unix it sleeps in the
+// kernel and wakes the moment the holder lets go, so a waiter is not starved
+// by busier processes that happen to retry first. A wait given up leaves that
+// goroutine behind; if it gets the lock later it releases it at once.
 func (f *File) lock(ctx context.Context, exclusive bool) (func(), error) {
 	name := f.path + ".lock"
+	unlock, ok, err := tryLock(name, exclusive)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", name, err)
+	}
+	if ok {
+		return unlock, nil
+	}
+	type result struct {
+		unlock func()
+		err    error
+	}
+	got := make(chan result, 1)
+	stop := make(chan struct{})
+	go func() {
+		unlock, err := waitLock(name, exclusive, stop)
+		got <- result{unlock, err}
+	}()
+	giveUp := func() {
+		close(stop)
+		go func() {
+			if r := <-got; r.err == nil {
+				r.unlock()
+			}
+		}()
+	}
 	timer := time.NewTimer(f.lockTimeout)
 	defer timer.Stop()
+	select {
+	case r := <-got:
+		if r.err != nil {
+			return nil, fmt.Errorf("lock %s: %w", name, r.err)
+		}
+		return r.unlock, nil
+	case <-ctx.Done():
+		giveUp()
+		return nil, fmt.Errorf("waiting for %s: %w", name, ctx.Err())
+	case <-timer.C:
+		giveUp()
+		return nil, fmt.Errorf("another vault process holds %s (waited %s); try again when it has finished: %w",
+			name, f.lockTimeout, ErrFileBusy)
+	}
+}
+
+// errLockStopped ends a pollLock whose caller has given up.
+var errLockStopped = errors.New("the wait for the lock was given up")
+
+// pollLock waits for the lock by trying it every lockPoll until it is had
+// or stop is closed. It is waitLock where the platform has no lock call that
+// sleeps until the lock is free.
+func pollLock(name string, exclusive bool, stop <-chan struct{}) (func(), error) {
 	tick := time.NewTicker(lockPoll)
 	defer tick.Stop()
 	for {
 		unlock, ok, err := tryLock(name, exclusive)
-		if err != nil {
-			return nil, fmt.Errorf("lock %s: %w", name, err)
-		}
-		if ok {
-			return unlock, nil
+		if err != nil || ok {
+			return unlock, err
 		}
 		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for %s: %w", name, ctx.Err())
-		case <-timer.C:
-			return nil, fmt.Errorf("another vault process holds %s (waited %s); try again when it has finished: %w",
-				name, f.lockTimeout, ErrFileBusy)
+		case <-stop:
+			return nil, errLockStopped
 		case <-tick.C:
 		}
 	}

@@ -33,9 +33,12 @@ func staticPass(p string) func() (string, error) {
 	return func() (string, error) { return p, nil }
 }
 
+// newTestFile's lock timeout is long: on a loaded CI machine six writers can
+// keep one waiting for seconds, and these tests check that no write is lost,
+// not how long a wait may be (TestFileLockTimeout checks that bound).
 func newTestFile(t *testing.T, path, pass string) *File {
 	t.Helper()
-	return NewFile(FileOptions{Path: path, Passphrase: staticPass(pass), WorkFactor: testWorkFactor, LockTimeout: 5 * time.Second})
+	return NewFile(FileOptions{Path: path, Passphrase: staticPass(pass), WorkFactor: testWorkFactor, LockTimeout: time.Minute})
 }
 
 func testPath(t *testing.T) string {
@@ -475,6 +478,8 @@ func TestFileLockTimeout(t *testing.T) {
 	if !bytes.Equal(before, mustRead(t, path)) {
 		t.Fatal("the file changed")
 	}
+	// The waits given up above may still get the lock once it is free;
+	// each must let it go at once, or this Set would time out.
 	unlock()
 	if err := f.Set(ctx, "other", NewSecret(testKey)); err != nil {
 		t.Fatalf("Set after the lock was released: %v", err)
