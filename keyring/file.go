@@ -34,9 +34,6 @@ const (
 	maxPlaintext = 16 << 20
 	// defaultLockTimeout is used when FileOptions.LockTimeout is zero.
 	defaultLockTimeout = 10 * time.Second
-	// lockPoll is how often a busy lock is tried again where the wait cannot
-	// sleep in the kernel (pollLock).
-	lockPoll = 15 * time.Millisecond
 )
 
 // FileOptions configures a File.
@@ -324,28 +321,6 @@ func (f *File) lock(ctx context.Context, exclusive bool) (func(), error) {
 		giveUp()
 		return nil, fmt.Errorf("another vault process holds %s (waited %s); try again when it has finished: %w",
 			name, f.lockTimeout, ErrFileBusy)
-	}
-}
-
-// errLockStopped ends a pollLock whose caller has given up.
-var errLockStopped = errors.New("the wait for the lock was given up")
-
-// pollLock waits for the lock by trying it every lockPoll until it is had
-// or stop is closed. It is waitLock where the platform has no lock call that
-// sleeps until the lock is free.
-func pollLock(name string, exclusive bool, stop <-chan struct{}) (func(), error) {
-	tick := time.NewTicker(lockPoll)
-	defer tick.Stop()
-	for {
-		unlock, ok, err := tryLock(name, exclusive)
-		if err != nil || ok {
-			return unlock, err
-		}
-		select {
-		case <-stop:
-			return nil, errLockStopped
-		case <-tick.C:
-		}
 	}
 }
 

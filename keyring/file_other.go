@@ -23,11 +23,6 @@ func tryLock(name string, _ bool) (unlock func(), ok bool, err error) {
 	return func() { _ = os.Remove(name) }, true, nil
 }
 
-// waitLock polls: there is no lock call to sleep in.
-func waitLock(name string, exclusive bool, stop <-chan struct{}) (unlock func(), err error) {
-	return pollLock(name, exclusive, stop)
-}
-
 // syncDir makes a rename in dir durable where the platform allows it.
 func syncDir(dir string) error {
 	d, err := os.Open(dir)

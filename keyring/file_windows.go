@@ -36,11 +36,6 @@ func tryLock(name string, exclusive bool) (unlock func(), ok bool, err error) {
 	}, true, nil
 }
 
-// waitLock polls: a LockFileEx that waits cannot be given up.
-func waitLock(name string, exclusive bool, stop <-chan struct{}) (unlock func(), err error) {
-	return pollLock(name, exclusive, stop)
-}
-
 // syncDir does nothing: Windows cannot sync a directory, and its rename
 // (MoveFileEx) is made durable by the file system's journal.
 func syncDir(string) error { return nil }
