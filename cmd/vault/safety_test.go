@@ -457,11 +457,14 @@ func (sb *sandbox) check(inv invariants) (inconsistent []string) {
 	if len(inconsistent) > 0 && r.code != 1 {
 		t.Errorf("get fails for %v but doctor calls the vault healthy: %s", inconsistent, r)
 	}
-	if r := sb.run("", "doctor", "--fix"); r.code != 0 && r.code != 1 {
-		t.Errorf("doctor --fix: want exit 0 or 1: %s", r)
+	fix := sb.run("", "doctor", "--fix")
+	if fix.code != 0 && fix.code != 1 {
+		t.Errorf("doctor --fix: want exit 0 or 1: %s", fix)
 	}
 	if r := sb.run("", "doctor"); r.code != 0 {
-		t.Errorf("after doctor --fix, doctor must find the vault healthy: %s", r)
+		// Whole, not clipped: which check failed is the point.
+		t.Errorf("after doctor --fix, doctor must find the vault healthy: exit %d\n%s%s\nthe fix said (exit %d):\n%s%s",
+			r.code, r.stdout, r.stderr, fix.code, fix.stdout, fix.stderr)
 	}
 	for _, e := range sb.list() {
 		key, r := sb.get(e.Label)
@@ -470,8 +473,26 @@ func (sb *sandbox) check(inv invariants) (inconsistent []string) {
 		}
 	}
 	for _, k := range inv.keeps {
-		if !sb.holds(k, func(l string) string { key, _ := sb.get(l); return key }) {
-			t.Errorf("KEY LOST: after doctor --fix, `vault get` finds %s under none of %v", prefixes(k.keys), k.labels)
+		var tried []string
+		if !sb.holds(k, func(l string) string {
+			key, r := sb.get(l)
+			if r.code != 0 {
+				tried = append(tried, fmt.Sprintf("get %s: exit %d: %s", l, r.code, strings.TrimSpace(r.stderr)))
+			}
+			return key
+		}) {
+			var listed []string
+			for _, e := range sb.list() {
+				listed = append(listed, e.Label)
+			}
+			var held []string
+			for _, l := range k.labels {
+				if slices.Contains(k.keys, sb.backendSecret(l)) {
+					held = append(held, l)
+				}
+			}
+			t.Errorf("KEY LOST: after doctor --fix, `vault get` finds %s under none of %v\n%s\nlist shows %v; the %s backend holds it under %v",
+				prefixes(k.keys), k.labels, strings.Join(tried, "\n"), listed, sb.backend, held)
 		}
 	}
 	sb.checkDefault()
