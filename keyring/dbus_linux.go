@@ -98,9 +98,18 @@ func secretServiceGet(ctx context.Context, addr, service, label string) (string,
 }
 
 // secretExchange holds the conversation on an open connection: SASL, then
-// Hello, SearchItems and OpenSession sent together (the bus handles a
-// connection's messages in order, so the calls after Hello need not wait for
-// its reply), then GetSecret.
+// Hello and SearchItems sent together (the bus handles a connection's
+// messages in order, so SearchItems need not wait for Hello's reply), then
+// OpenSession, then GetSecret.
+//
+// OpenSession is sent only once SearchItems has succeeded. gnome-keyring
+// (42.1 at least) registers each new caller from an idle callback, and a call
+// that it runs before that callback finds no caller: SearchItems then fails
+// with UnknownMethod, while OpenSession aborts the whole daemon (a NULL
+// GVariant; seen under load, and in our CI). A SearchItems that succeeded
+// proves the caller registered. The UnknownMethod answer is retried a few
+// times, a moment apart; a service that really lacks SearchItems still gets
+// its error.
 func secretExchange(rw io.ReadWriter, service, label string) (string, error) {
 	var rb [1024]byte // replies are small; readMessage grows it for a big one
 	br := busReader{r: rw, buf: rb[:]}
@@ -124,33 +133,37 @@ func secretExchange(rw io.ReadWriter, service, label string) (string, error) {
 	}
 
 	b = append(b[:0], "BEGIN\r\n"...)
-	b = appendCall(b, 1, "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello", "org.freedesktop.DBus", "", nil)
-	b = appendSearch(b, service, label)
-	b = appendCall(b, 3, secretsPath, secretsSvc, "OpenSession", secretsDest, "sv", func(e *enc) {
-		e.str("plain")
-		e.sig("s")
-		e.str("")
-	})
+	b = appendCall(b, serialHello, "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello", "org.freedesktop.DBus", "", nil)
+	search := uint32(serialSearch)
+	b = appendSearch(b, search, service, label)
 	if _, err := rw.Write(b); err != nil {
 		return "", fmt.Errorf("connect to the session bus: %w", err)
 	}
-
-	var item, session string
-	for pending := 3; pending > 0; {
+	var item string
+	for pending, tries := 2, 1; pending > 0; {
 		m, err := br.readReply()
 		if err != nil {
 			return "", fmt.Errorf("read from the session bus: %w", err)
 		}
-		if m.typ == msgError {
-			err := m.err()
-			if m.replySerial == 1 {
-				err = fmt.Errorf("connect to the session bus: %w", err)
-			}
-			return "", err
-		}
 		switch m.replySerial {
-		case 1:
-		case 2:
+		case serialHello:
+			if m.typ == msgError {
+				return "", fmt.Errorf("connect to the session bus: %w", m.err())
+			}
+		case search:
+			if m.typ == msgError && string(m.errName) == "org.freedesktop.DBus.Error.UnknownMethod" && tries < searchTries {
+				// gnome-keyring had not registered us yet: ask again.
+				time.Sleep(time.Duration(tries) * time.Millisecond)
+				tries++
+				search = serialRetry + uint32(tries)
+				if _, err := rw.Write(appendSearch(b[:0], search, service, label)); err != nil {
+					return "", fmt.Errorf("write to the session bus: %w", err)
+				}
+				continue
+			}
+			if m.typ == msgError {
+				return "", m.err()
+			}
 			var locked bool
 			item, locked, err = parseSearchItems(m)
 			if err != nil {
@@ -162,38 +175,71 @@ func secretExchange(rw io.ReadWriter, service, label string) (string, error) {
 				}
 				return "", ErrNotFound
 			}
-		case 3:
-			if session, err = parseOpenSession(m); err != nil {
-				return "", fmt.Errorf("OpenSession: %w", err)
-			}
 		default:
 			continue
 		}
 		pending--
 	}
 
-	b = appendCall(b[:0], 4, item, "org.freedesktop.Secret.Item", "GetSecret", secretsDest, "o", func(e *enc) {
+	b = appendCall(b[:0], serialOpen, secretsPath, secretsSvc, "OpenSession", secretsDest, "sv", func(e *enc) {
+		e.str("plain")
+		e.sig("s")
+		e.str("")
+	})
+	m, err := call(rw, &br, b, serialOpen)
+	if err != nil {
+		return "", err
+	}
+	session, err := parseOpenSession(m)
+	if err != nil {
+		return "", fmt.Errorf("OpenSession: %w", err)
+	}
+
+	b = appendCall(b[:0], serialGet, item, "org.freedesktop.Secret.Item", "GetSecret", secretsDest, "o", func(e *enc) {
 		e.str(session)
 	})
+	if m, err = call(rw, &br, b, serialGet); err != nil {
+		return "", err
+	}
+	v, err := parseGetSecret(m)
+	if err != nil {
+		return "", fmt.Errorf("GetSecret: %w", err)
+	}
+	return string(v), nil
+}
+
+// Serials of the calls secretExchange makes. A SearchItems sent again is
+// serialRetry plus its try.
+const (
+	serialHello = 1 + iota
+	serialSearch
+	serialOpen
+	serialGet
+	serialRetry = 16
+)
+
+// searchTries bounds the SearchItems sent on one connection (see
+// secretExchange); the pauses between them add up to 10ms.
+const searchTries = 5
+
+// call writes the message in b and returns the reply to serial: a method
+// return, or the error it carries.
+func call(rw io.ReadWriter, br *busReader, b []byte, serial uint32) (busMsg, error) {
 	if _, err := rw.Write(b); err != nil {
-		return "", fmt.Errorf("write to the session bus: %w", err)
+		return busMsg{}, fmt.Errorf("write to the session bus: %w", err)
 	}
 	for {
 		m, err := br.readReply()
 		if err != nil {
-			return "", fmt.Errorf("read from the session bus: %w", err)
+			return m, fmt.Errorf("read from the session bus: %w", err)
 		}
-		if m.replySerial != 4 {
+		if m.replySerial != serial {
 			continue
 		}
 		if m.typ == msgError {
-			return "", m.err()
+			return m, m.err()
 		}
-		v, err := parseGetSecret(m)
-		if err != nil {
-			return "", fmt.Errorf("GetSecret: %w", err)
-		}
-		return string(v), nil
+		return m, nil
 	}
 }
 
@@ -788,10 +834,10 @@ func parseGetSecret(m busMsg) ([]byte, error) {
 	return v, nil
 }
 
-// appendSearch appends the SearchItems call (serial 2) for the item of
-// label in service, as go-keyring and libsecret store it.
-func appendSearch(b []byte, service, label string) []byte {
-	return appendCall(b, 2, secretsPath, secretsSvc, "SearchItems", secretsDest, "a{ss}", func(e *enc) {
+// appendSearch appends a SearchItems call for the item of label in service,
+// as go-keyring and libsecret store it.
+func appendSearch(b []byte, serial uint32, service, label string) []byte {
+	return appendCall(b, serial, secretsPath, secretsSvc, "SearchItems", secretsDest, "a{ss}", func(e *enc) {
 		at := e.arrayStart()
 		e.pad(8)
 		start := len(e.b)

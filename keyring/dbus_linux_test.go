@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +42,7 @@ func TestAppendCallHello(t *testing.T) {
 
 func TestAppendCallRoundTrip(t *testing.T) {
 	// Start the message at an odd offset: alignment counts from its start.
-	b := appendSearch([]byte("BEGIN\r\n"), "s", "u")
+	b := appendSearch([]byte("BEGIN\r\n"), 2, "s", "u")
 	br := busReader{r: bytes.NewReader(b[7:]), buf: make([]byte, 16)}
 	m, err := br.readMessage()
 	if err != nil {
@@ -119,7 +121,11 @@ func helloReply() []byte {
 }
 
 func searchReply(unlocked, locked []string) []byte {
-	return reply(msgMethodReturn, 3, 2, "", "aoao", func(e *enc) {
+	return searchReplyTo(2, unlocked, locked)
+}
+
+func searchReplyTo(replySerial uint32, unlocked, locked []string) []byte {
+	return reply(msgMethodReturn, 3, replySerial, "", "aoao", func(e *enc) {
 		objPaths(e, unlocked...)
 		objPaths(e, locked...)
 	})
@@ -254,9 +260,9 @@ func newFakeBus(msgs ...[]byte) *fakeBus {
 }
 
 func TestSecretExchange(t *testing.T) {
-	bus := newFakeBus(helloReply(), nameAcquired(2), openReply(),
+	bus := newFakeBus(helloReply(), nameAcquired(2),
 		searchReply([]string{"/org/freedesktop/secrets/collection/login/3", "/x/4"}, []string{"/x/5"}),
-		nameAcquired(6), secretReply("s3cr3t-value"))
+		openReply(), nameAcquired(6), secretReply("s3cr3t-value"))
 	v, err := secretExchange(bus, "toloka-vault", "main")
 	if err != nil || v != "s3cr3t-value" {
 		t.Fatalf("secretExchange = %q, %v", v, err)
@@ -282,6 +288,69 @@ func TestSecretExchange(t *testing.T) {
 				t.Fatalf("GetSecret's session = %q", s)
 			}
 		}
+	}
+}
+
+// writtenCalls returns the members of the calls the client wrote after
+// BEGIN, with their serials.
+func writtenCalls(t *testing.T, bus *fakeBus) []string {
+	t.Helper()
+	_, w, _ := bytes.Cut(bus.written.Bytes(), []byte("BEGIN\r\n"))
+	br := busReader{r: bytes.NewReader(w), buf: make([]byte, 64)}
+	var calls []string
+	for {
+		m, err := br.readMessage()
+		if errors.Is(err, io.EOF) || err != nil && strings.Contains(err.Error(), "closed") {
+			return calls
+		}
+		if err != nil {
+			t.Fatalf("a written message does not parse: %v", err)
+		}
+		calls = append(calls, fmt.Sprintf("%s/%d", memberOf(t, m), m.serial))
+	}
+}
+
+// memberOf names a call the client wrote by its signature, which differs
+// for each of the four it makes.
+func memberOf(t *testing.T, m busMsg) string {
+	t.Helper()
+	name, ok := map[string]string{"": "Hello", "a{ss}": "SearchItems", "sv": "OpenSession", "o": "GetSecret"}[string(m.sig)]
+	if !ok {
+		t.Fatalf("a call with signature %q", m.sig)
+	}
+	return name
+}
+
+// TestSecretExchangeWaitsForRegistration: gnome-keyring answers a new
+// caller's first calls with UnknownMethod until it has registered it, and
+// aborts on an OpenSession it gets before then. SearchItems is asked again,
+// and OpenSession is sent only after a SearchItems succeeded.
+func TestSecretExchangeWaitsForRegistration(t *testing.T) {
+	item := []string{"/org/freedesktop/secrets/collection/login/3"}
+	unknown := func(serial uint32) []byte {
+		return errorReply(serial, "org.freedesktop.DBus.Error.UnknownMethod", "Method SearchItems is not implemented on interface org.freedesktop.Secret.Service")
+	}
+	bus := newFakeBus(helloReply(), unknown(serialSearch), unknown(serialRetry+2), searchReplyTo(serialRetry+3, item, nil),
+		openReply(), secretReply("s3cr3t-value"))
+	v, err := secretExchange(bus, "toloka-vault", "main")
+	if err != nil || v != "s3cr3t-value" {
+		t.Fatalf("secretExchange = %q, %v", v, err)
+	}
+	want := []string{"Hello/1", "SearchItems/2", "SearchItems/18", "SearchItems/19", "OpenSession/3", "GetSecret/4"}
+	if got := writtenCalls(t, bus); !slices.Equal(got, want) {
+		t.Fatalf("calls written: %v, want %v", got, want)
+	}
+
+	// A service that never knows SearchItems: its error, after searchTries
+	// tries, and no OpenSession at all.
+	bus = newFakeBus(helloReply(), unknown(serialSearch), unknown(serialRetry+2), unknown(serialRetry+3),
+		unknown(serialRetry+4), unknown(serialRetry+5), unknown(serialRetry+6))
+	if _, err := secretExchange(bus, "toloka-vault", "main"); err == nil || !strings.Contains(err.Error(), "UnknownMethod") {
+		t.Fatalf("secretExchange: %v, want the UnknownMethod error", err)
+	}
+	got := writtenCalls(t, bus)
+	if len(got) != 1+searchTries || slices.ContainsFunc(got, func(c string) bool { return !strings.HasPrefix(c, "Hello/") && !strings.HasPrefix(c, "SearchItems/") }) {
+		t.Fatalf("calls written: %v, want Hello and %d SearchItems", got, searchTries)
 	}
 }
 

@@ -26,6 +26,7 @@ type OS struct {
 // Set implements Store.
 func (o *OS) Set(ctx context.Context, label string, s Secret) error {
 	_, err := o.call(ctx, "store", label, func() (string, error) {
+		registerCaller(o.Service, label)
 		return "", gokeyring.Set(o.Service, label, s.Reveal())
 	})
 	return err
@@ -53,6 +54,7 @@ func (o *OS) Get(ctx context.Context, label string) (Secret, error) {
 // Delete implements Store.
 func (o *OS) Delete(ctx context.Context, label string) error {
 	_, err := o.call(ctx, "delete", label, func() (string, error) {
+		registerCaller(o.Service, label)
 		return "", gokeyring.Delete(o.Service, label)
 	})
 	return err

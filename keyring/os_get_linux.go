@@ -7,7 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/godbus/dbus/v5"
 	gokeyring "github.com/zalando/go-keyring"
 )
 
@@ -26,11 +29,13 @@ func osGet(ctx context.Context, service, label string) (string, error) {
 	}
 	if !strings.Contains(addr, "unix:") {
 		// A bus reached some other way (tcp:) is rare; godbus knows it.
+		registerCaller(service, label)
 		return gokeyring.Get(service, label)
 	}
 	v, err := secretServiceGet(ctx, addr, service, label)
 	switch {
 	case errors.Is(err, errItemLocked):
+		registerCaller(service, label)
 		return gokeyring.Get(service, label)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return "", fmt.Errorf("%w (%v)", ErrTimeout, err)
@@ -51,4 +56,44 @@ func sessionBusAddress() (string, error) {
 		}
 	}
 	return "", errors.New("DBUS_SESSION_BUS_ADDRESS is not set")
+}
+
+// registered is set once the Secret Service has answered a call on the
+// process's shared D-Bus connection, the one go-keyring uses.
+var registered struct {
+	sync.Mutex
+	done bool
+}
+
+// registerCaller makes sure the Secret Service knows the shared connection
+// before go-keyring calls on it. gnome-keyring aborts, taking every stored
+// unlock with it, on an OpenSession from a caller it has not registered yet
+// (see secretExchange), and go-keyring's Set starts with OpenSession. A
+// SearchItems that succeeds proves the registration; an UnknownMethod answer
+// is asked again, as secretExchange does. It runs inside OS.call's bound;
+// any other failure is left for the go-keyring call that follows to report.
+func registerCaller(service, label string) {
+	registered.Lock()
+	defer registered.Unlock()
+	if registered.done {
+		return
+	}
+	conn, err := dbus.SessionBus()
+	if err != nil {
+		return
+	}
+	obj := conn.Object(secretsDest, secretsPath)
+	for try := 1; try <= searchTries; try++ {
+		var unlocked, locked []dbus.ObjectPath
+		err := obj.Call(secretsSvc+".SearchItems", 0, map[string]string{"service": service, "username": label}).Store(&unlocked, &locked)
+		var derr dbus.Error
+		switch {
+		case err == nil:
+			registered.done = true
+			return
+		case !errors.As(err, &derr) || derr.Name != "org.freedesktop.DBus.Error.UnknownMethod":
+			return
+		}
+		time.Sleep(time.Duration(try) * time.Millisecond)
+	}
 }
