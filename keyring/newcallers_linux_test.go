@@ -84,7 +84,9 @@ func TestRegisterCaller(t *testing.T) {
 	registered.Lock()
 	registered.done = false
 	registered.Unlock()
-	registerCaller(service, "main")
+	if err := registerCaller(service, "main"); err != nil {
+		t.Fatal(err)
+	}
 	registered.Lock()
 	done := registered.done
 	registered.Unlock()

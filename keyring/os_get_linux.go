@@ -29,13 +29,17 @@ func osGet(ctx context.Context, service, label string) (string, error) {
 	}
 	if !strings.Contains(addr, "unix:") {
 		// A bus reached some other way (tcp:) is rare; godbus knows it.
-		registerCaller(service, label)
+		if err := registerCaller(service, label); err != nil {
+			return "", err
+		}
 		return gokeyring.Get(service, label)
 	}
 	v, err := secretServiceGet(ctx, addr, service, label)
 	switch {
 	case errors.Is(err, errItemLocked):
-		registerCaller(service, label)
+		if err := registerCaller(service, label); err != nil {
+			return "", err
+		}
 		return gokeyring.Get(service, label)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return "", fmt.Errorf("%w (%v)", ErrTimeout, err)
@@ -70,17 +74,24 @@ var registered struct {
 // unlock with it, on an OpenSession from a caller it has not registered yet
 // (see secretExchange), and go-keyring's Set starts with OpenSession. A
 // SearchItems that succeeds proves the registration; an UnknownMethod answer
-// is asked again, as secretExchange does. It runs inside OS.call's bound;
-// any other failure is left for the go-keyring call that follows to report.
-func registerCaller(service, label string) {
+// is asked again, as secretExchange does. It runs inside OS.call's bound.
+//
+// With no session bus it fails, as osGet does: godbus would otherwise
+// launch one (dbus-launch --autolaunch), and store the key in a keychain
+// that nothing else can reach and that goes when the bus does. Any other
+// failure is left for the go-keyring call that follows to report.
+func registerCaller(service, label string) error {
+	if _, err := sessionBusAddress(); err != nil {
+		return err
+	}
 	registered.Lock()
 	defer registered.Unlock()
 	if registered.done {
-		return
+		return nil
 	}
 	conn, err := dbus.SessionBus()
 	if err != nil {
-		return
+		return nil
 	}
 	obj := conn.Object(secretsDest, secretsPath)
 	for try := 1; try <= searchTries; try++ {
@@ -90,10 +101,11 @@ func registerCaller(service, label string) {
 		switch {
 		case err == nil:
 			registered.done = true
-			return
+			return nil
 		case !errors.As(err, &derr) || derr.Name != "org.freedesktop.DBus.Error.UnknownMethod":
-			return
+			return nil
 		}
 		time.Sleep(time.Duration(try) * time.Millisecond)
 	}
+	return nil
 }

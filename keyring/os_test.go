@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -131,9 +132,18 @@ func TestOSUnreachableBus(t *testing.T) {
 	for _, addr := range []string{"unix:path=/nonexistent/vault-test-bus", ""} {
 		for _, op := range []string{"get", "set", "delete"} {
 			t.Run(op+"/"+addr, func(t *testing.T) {
+				// A dbus-launch that leaves a mark: with no bus, vault must
+				// fail rather than let godbus launch one (which it would,
+				// where dbus-x11 is installed).
+				bin := t.TempDir()
+				mark := filepath.Join(bin, "launched")
+				script := "#!/bin/sh\n: > '" + mark + "'\nexit 1\n"
+				if err := os.WriteFile(filepath.Join(bin, "dbus-launch"), []byte(script), 0o755); err != nil {
+					t.Fatal(err)
+				}
 				cmd := exec.Command(os.Args[0], "-test.run=^TestOSUnreachableBus$")
 				cmd.Env = append(os.Environ(), "VAULT_OS_CHILD="+op, "DBUS_SESSION_BUS_ADDRESS="+addr,
-					"XDG_RUNTIME_DIR="+t.TempDir(), "DISPLAY=")
+					"XDG_RUNTIME_DIR="+t.TempDir(), "DISPLAY=", "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 				start := time.Now()
 				out, err := cmd.CombinedOutput()
 				if err != nil {
@@ -151,6 +161,9 @@ func TestOSUnreachableBus(t *testing.T) {
 				}
 				if strings.Contains(s, "abcdefghijklmnopq") {
 					t.Fatal("output holds the secret")
+				}
+				if _, err := os.Stat(mark); err == nil {
+					t.Fatalf("%s ran dbus-launch to start a session bus", op)
 				}
 			})
 		}
