@@ -84,13 +84,13 @@ func TestRegisterCaller(t *testing.T) {
 	registered.Lock()
 	registered.done = false
 	registered.Unlock()
-	if err := registerCaller(service, "main"); err != nil {
+	if err := readySharedBus(service, "main"); err != nil {
 		t.Fatal(err)
 	}
 	registered.Lock()
 	done := registered.done
 	registered.Unlock()
 	if !done {
-		t.Fatal("registerCaller did not get an answer from the Secret Service")
+		t.Fatal("readySharedBus did not get an answer from the Secret Service")
 	}
 }

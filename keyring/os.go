@@ -26,7 +26,7 @@ type OS struct {
 // Set implements Store.
 func (o *OS) Set(ctx context.Context, label string, s Secret) error {
 	_, err := o.call(ctx, "store", label, func() (string, error) {
-		if err := registerCaller(o.Service, label); err != nil {
+		if err := readySharedBus(o.Service, label); err != nil {
 			return "", err
 		}
 		return "", gokeyring.Set(o.Service, label, s.Reveal())
@@ -56,7 +56,7 @@ func (o *OS) Get(ctx context.Context, label string) (Secret, error) {
 // Delete implements Store.
 func (o *OS) Delete(ctx context.Context, label string) error {
 	_, err := o.call(ctx, "delete", label, func() (string, error) {
-		if err := registerCaller(o.Service, label); err != nil {
+		if err := readySharedBus(o.Service, label); err != nil {
 			return "", err
 		}
 		return "", gokeyring.Delete(o.Service, label)

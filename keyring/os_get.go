@@ -12,5 +12,6 @@ func osGet(_ context.Context, service, label string) (string, error) {
 	return gokeyring.Get(service, label)
 }
 
-// registerCaller is needed only for the Secret Service (see os_get_linux.go).
-func registerCaller(_, _ string) error { return nil }
+// readySharedBus guards go-keyring's Secret Service calls on Linux only
+// (see os_get_linux.go); elsewhere go-keyring's own checks stand.
+func readySharedBus(_, _ string) error { return nil }

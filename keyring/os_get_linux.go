@@ -29,7 +29,7 @@ func osGet(ctx context.Context, service, label string) (string, error) {
 	}
 	if !strings.Contains(addr, "unix:") {
 		// A bus reached some other way (tcp:) is rare; godbus knows it.
-		if err := registerCaller(service, label); err != nil {
+		if err := readySharedBus(service, label); err != nil {
 			return "", err
 		}
 		return gokeyring.Get(service, label)
@@ -37,7 +37,7 @@ func osGet(ctx context.Context, service, label string) (string, error) {
 	v, err := secretServiceGet(ctx, addr, service, label)
 	switch {
 	case errors.Is(err, errItemLocked):
-		if err := registerCaller(service, label); err != nil {
+		if err := readySharedBus(service, label); err != nil {
 			return "", err
 		}
 		return gokeyring.Get(service, label)
@@ -69,18 +69,19 @@ var registered struct {
 	done bool
 }
 
-// registerCaller makes sure the Secret Service knows the shared connection
-// before go-keyring calls on it. gnome-keyring aborts, taking every stored
-// unlock with it, on an OpenSession from a caller it has not registered yet
-// (see secretExchange), and go-keyring's Set starts with OpenSession. A
-// SearchItems that succeeds proves the registration; an UnknownMethod answer
-// is asked again, as secretExchange does. It runs inside OS.call's bound.
+// readySharedBus runs before every go-keyring call. With no session bus it
+// fails, as osGet does: godbus would otherwise launch one (dbus-launch
+// --autolaunch) and store the key in a keychain that nothing else can reach
+// and that goes when that bus does.
 //
-// With no session bus it fails, as osGet does: godbus would otherwise
-// launch one (dbus-launch --autolaunch), and store the key in a keychain
-// that nothing else can reach and that goes when the bus does. Any other
-// failure is left for the go-keyring call that follows to report.
-func registerCaller(service, label string) error {
+// It also makes sure the Secret Service knows the shared connection before
+// go-keyring calls on it. gnome-keyring aborts, taking every stored unlock
+// with it, on an OpenSession from a caller it has not registered yet (see
+// secretExchange), and go-keyring's Set starts with OpenSession. A
+// SearchItems that succeeds proves the registration; an UnknownMethod answer
+// is asked again, as secretExchange does. It runs inside OS.call's bound;
+// any other failure is left for the go-keyring call that follows to report.
+func readySharedBus(service, label string) error {
 	if _, err := sessionBusAddress(); err != nil {
 		return err
 	}
