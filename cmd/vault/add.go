@@ -74,6 +74,21 @@ func runAdd(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	ent, check, err := addKey(c, cfg, v, snap, tol, label, env, key)
+	if err != nil {
+		return err
+	}
+	printAdded(e, "added", ent, check)
+	return nil
+}
+
+// addKey stores key under label as add does: refused when the label is
+// taken, the vault full or the key stored under another label; checked with
+// Toloka in env (auto, production or sandbox) unless tol is nil, and not
+// stored when rejected (exit 3); with no keychain, the file backend offered
+// on a terminal. add, import and scan share it. It returns the entry and
+// the check recorded (nil when not verified).
+func addKey(c *cli.Context, cfg *config, v *vault.Vault, snap *vault.Snapshot, tol *toloka, label, env string, key keyring.Secret) (*vault.Entry, *vault.Check, error) {
 	k := vault.NewKey{Secret: key, Scheme: verify.Scheme(key.Reveal()), Env: env, Backend: cfg.backend}
 	if k.Env == "auto" {
 		k.Env = vault.Production
@@ -82,11 +97,11 @@ func runAdd(c *cli.Context) error {
 	if tol != nil {
 		// Before Toloka is asked: a key already stored needs no request.
 		if err := snap.CheckAdd(label, key); err != nil {
-			return err
+			return nil, nil, err
 		}
 		check, rejected := tol.decide(ctx, env, key)
 		if rejected {
-			return &exitError{code: exitRejected, err: fmt.Errorf("the key (%s***) was rejected by Toloka in %s; nothing was stored", vault.Prefix(key), envWord(env)),
+			return nil, nil, &exitError{code: exitRejected, err: fmt.Errorf("the key (%s***) was rejected by Toloka in %s; nothing was stored", vault.Prefix(key), envWord(env)),
 				hint: "copy the key again from Profile → Integrations, or pass --env if it is a sandbox key"}
 		}
 		k.Env = check.Env
@@ -97,11 +112,16 @@ func runAdd(c *cli.Context) error {
 		ent, err = offerFileBackend(c, cfg, v, label, k, err)
 	}
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	warnCheck(e, ent, k.Check)
-	fmt.Fprintf(e.stdout, "added %s (%s***, %s, %s)\n", ent.Label, ent.Prefix, ent.Env, summary(ent))
-	return nil
+	return ent, k.Check, nil
+}
+
+// printAdded warns about a key stored without a positive check and prints
+// the line of add (verb "added") or import ("imported").
+func printAdded(e *env, verb string, ent *vault.Entry, check *vault.Check) {
+	warnCheck(e, ent, check)
+	fmt.Fprintf(e.stdout, "%s %s (%s***, %s, %s)\n", verb, ent.Label, ent.Prefix, ent.Env, summary(ent))
 }
 
 func envWord(env string) string {
