@@ -27,8 +27,6 @@ const (
 	// fileFormatVersion is the version of the JSON document inside the age
 	// encryption.
 	fileFormatVersion = 1
-	// ageMagic starts every binary (not armored) age file.
-	ageMagic = "age-encryption.org/v1\n"
 	// maxPlaintext bounds what a decryption may produce: 50 keys of 4 KiB fit
 	// many times over, and a damaged or hostile file cannot exhaust memory.
 	maxPlaintext = 16 << 20
@@ -36,10 +34,26 @@ const (
 	defaultLockTimeout = 10 * time.Second
 )
 
+// FileName is the file backend's file in a vault directory.
+const FileName = "keys.age"
+
+// FilePath is the file backend's file in the vault directory dir.
+func FilePath(dir string) string { return filepath.Join(dir, FileName) }
+
+// FileLockPath is the lock file of the file backend at path.
+func FileLockPath(path string) string { return path + ".lock" }
+
+// FileTempPattern is the pattern (for os.CreateTemp and filepath.Glob) of
+// the temporary files a write of the file backend at path makes beside it
+// before renaming one into place.
+func FileTempPattern(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+}
+
 // FileOptions configures a File.
 type FileOptions struct {
-	// Path is the encrypted file, e.g. <dir>/keys.age. Its directory must
-	// exist. The lock file is Path + ".lock".
+	// Path is the encrypted file, usually FilePath(dir). Its directory
+	// must exist. The lock file is FileLockPath(Path).
 	Path string
 	// Passphrase is called lazily, at most once per File, and only when the
 	// file must be read or created. It may return ErrNoPassphrase.
@@ -62,7 +76,7 @@ type FileOptions struct {
 // command that reads many secrets (verify, doctor) pays once. Each Set or
 // Delete costs one more scrypt to encrypt.
 //
-// Writers take an exclusive lock on Path + ".lock" and replace the file by an
+// Writers take an exclusive lock on FileLockPath(Path) and replace the file by an
 // atomic rename, so concurrent processes lose nothing and a reader sees either
 // the old file or the new one. A File is safe for concurrent use.
 type File struct {
@@ -159,24 +173,6 @@ func (f *File) Labels(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	return slices.Sorted(maps.Keys(m)), nil
-}
-
-// IsAgeFile reports whether the file at path starts like a binary age file.
-// It reads only the first line and needs no passphrase.
-func IsAgeFile(path string) (bool, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return false, err
-	}
-	defer fh.Close()
-	buf := make([]byte, len(ageMagic))
-	if _, err := io.ReadFull(fh, buf); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return false, nil
-		}
-		return false, err
-	}
-	return string(buf) == ageMagic, nil
 }
 
 // getPassphrase calls the Passphrase function the first time only and
@@ -280,7 +276,7 @@ func (f *File) update(ctx context.Context, change func(map[string]string) (bool,
 // by busier processes that happen to retry first. A wait given up leaves that
 // goroutine behind; if it gets the lock later it releases it at once.
 func (f *File) lock(ctx context.Context, exclusive bool) (func(), error) {
-	name := f.path + ".lock"
+	name := FileLockPath(f.path)
 	unlock, ok, err := tryLock(name, exclusive)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", name, err)
@@ -409,11 +405,8 @@ func (f *File) write(m map[string]string, pass string) (err error) {
 		rcpt.SetWorkFactor(f.workFactor)
 	}
 
-	dir, base := filepath.Split(f.path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	dir := filepath.Dir(f.path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(FileTempPattern(f.path)))
 	if err != nil {
 		return fmt.Errorf("write the file backend: %w", err)
 	}
@@ -453,7 +446,7 @@ func (f *File) write(m map[string]string, pass string) (err error) {
 		return fmt.Errorf("replace %s: %w", f.path, err)
 	}
 	renamed = true
-	if serr := syncDir(dir); serr != nil {
+	if serr := SyncDir(dir); serr != nil {
 		return fmt.Errorf("%s was replaced but its directory could not be synced: %w", f.path, serr)
 	}
 	return nil

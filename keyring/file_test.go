@@ -167,9 +167,6 @@ func TestFileOnDisk(t *testing.T) {
 	if bytes.Contains(raw, []byte("main-label")) {
 		t.Fatal("the label is readable in the file")
 	}
-	if ok, err := IsAgeFile(path); !ok || err != nil {
-		t.Fatalf("IsAgeFile = %v, %v", ok, err)
-	}
 	if runtime.GOOS != "windows" {
 		for _, p := range []string{path, path + ".lock"} {
 			st, err := os.Stat(p)
@@ -202,20 +199,6 @@ func TestFileOnDisk(t *testing.T) {
 	want := map[string]any{"version": float64(1), "secrets": map[string]any{"main-label": testKey}}
 	if fmt.Sprint(doc) != fmt.Sprint(want) {
 		t.Fatalf("plaintext = %v, want %v", doc, want)
-	}
-}
-
-func TestFileIsAgeFile(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "x")
-	if err := os.WriteFile(p, []byte("age"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := IsAgeFile(p); ok || err != nil {
-		t.Fatalf("short file: %v, %v", ok, err)
-	}
-	if _, err := IsAgeFile(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("missing file: %v", err)
 	}
 }
 

@@ -54,12 +54,5 @@ func flock(name string, exclusive bool, flags int) (unlock func(), err error) {
 	}, nil
 }
 
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+// syncDirStrict: a failed directory sync is an error here.
+const syncDirStrict = true

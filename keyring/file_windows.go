@@ -36,6 +36,5 @@ func tryLock(name string, exclusive bool) (unlock func(), ok bool, err error) {
 	}, true, nil
 }
 
-// syncDir does nothing: Windows cannot sync a directory, and its rename
-// (MoveFileEx) is made durable by the file system's journal.
-func syncDir(string) error { return nil }
+// syncDirStrict is unused: SyncDir does nothing on Windows.
+const syncDirStrict = false

@@ -420,7 +420,7 @@ func (cfg *config) store(backend, service string) (keyring.Store, error) {
 	case vault.BackendFile:
 		cfg.fileOnce.Do(func() {
 			cfg.file = keyring.NewFile(keyring.FileOptions{
-				Path:       filepath.Join(cfg.dir, "keys.age"),
+				Path:       keyring.FilePath(cfg.dir),
 				Passphrase: cfg.passphraseOnce,
 				WorkFactor: cfg.fileWorkFactor,
 			})
@@ -460,7 +460,7 @@ func (cfg *config) passphrase() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := os.Stat(filepath.Join(cfg.dir, "keys.age")); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(keyring.FilePath(cfg.dir)); errors.Is(err, os.ErrNotExist) {
 		again, err := readHidden(e, "Passphrase again: ")
 		if err != nil {
 			return "", err
