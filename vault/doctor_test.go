@@ -37,7 +37,7 @@ func newDoctorFixture(t *testing.T) *doctorFixture {
 	fx := &doctorFixture{mem: keyring.NewMemory()}
 	dir := filepath.Join(t.TempDir(), "vault")
 	fx.file = keyring.NewFile(keyring.FileOptions{
-		Path:       filepath.Join(dir, FileBackendFile),
+		Path:       keyring.FilePath(dir),
 		Passphrase: func() (string, error) { return "correct horse", nil },
 		WorkFactor: 10,
 	})
@@ -74,9 +74,12 @@ func (fx *doctorFixture) addTo(t *testing.T, label, key, backend string) {
 func (fx *doctorFixture) doctor(t *testing.T, fix bool) (*Report, []string) {
 	t.Helper()
 	var said []string
-	r, err := fx.v.Doctor(context.Background(), DoctorOptions{Fix: fix, BeforeFix: func(f *Finding) { said = append(said, f.Fix) }})
+	r, err := fx.v.Doctor(context.Background(), DoctorOptions{})
 	if err != nil {
 		t.Fatalf("doctor: %v", err)
+	}
+	if fix {
+		r.Fix(context.Background(), func(f *Finding) { said = append(said, f.Fix) }, nil)
 	}
 	for _, f := range r.Checks {
 		if f.FixErr != nil {
@@ -132,6 +135,15 @@ func doctorAbandon(t *testing.T, v *Vault, label string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// doctorFix runs doctor --fix.
+func doctorFix(ctx context.Context, v *Vault) (*Report, error) {
+	r, err := v.Doctor(ctx, DoctorOptions{})
+	if err == nil {
+		r.Fix(ctx, nil, nil)
+	}
+	return r, err
 }
 
 func findCheck(r *Report, kind, label string) *Finding {
@@ -284,7 +296,7 @@ func TestDoctorRepairRechecks(t *testing.T) {
 	f := mustFindCheck(t, r, KindEntry, "ci")
 	// The secret comes back (another keychain tool) before the repair.
 	_ = fx.mem.Set(ctx, "ci", keyring.NewSecret(docKeyCI))
-	if err := fx.v.Repair(ctx, f); err == nil || f.Fixed {
+	if err := f.mend(ctx); err == nil || f.Fixed {
 		t.Fatalf("repair dropped an entry whose secret is back: %v", err)
 	}
 	if got := doctorLabels(t, fx.v); got != "ci" {
@@ -306,106 +318,6 @@ func TestDoctorFingerprintMismatch(t *testing.T) {
 	}
 	if got := doctorLabels(t, fx.v); got != "main" || fx.secret(t, "main") != docKeyOther {
 		t.Errorf("mismatch was acted on: %q", got)
-	}
-}
-
-func TestDoctorPendingAdd(t *testing.T) {
-	for _, tc := range []struct {
-		step       string
-		wantLabels string
-		wantFix    string
-	}{
-		{"add:stored", "new", "completing the add of new (NEWky***): the key you pasted is kept"},
-		{"add:reserved", "", "dropping the reservation of new left by an interrupted add"},
-	} {
-		t.Run(tc.step, func(t *testing.T) {
-			fx := newDoctorFixture(t)
-			fx.add(t, "main", docKeyMain)
-			doctorInterrupt(t, fx.v, tc.step, func() { fx.add(t, "new", docKeyOther) })
-
-			// Its process still runs: in progress, left alone.
-			r, said := fx.doctor(t, true)
-			if f := mustFindCheck(t, r, KindPending, "new"); !f.Warning || f.Fixable || !strings.Contains(f.Problem, "in progress") || len(said) > 0 {
-				t.Fatalf("live pending: %s", dumpReport(r))
-			}
-			if !r.Healthy() {
-				t.Errorf("a write in progress made the vault unhealthy: %s", dumpReport(r))
-			}
-
-			doctorAbandon(t, fx.v, "new")
-			r, _ = fx.doctor(t, false)
-			if f := mustFindCheck(t, r, KindPending, "new"); !f.Fixable || r.Healthy() {
-				t.Fatalf("stale pending: %s", dumpReport(r))
-			}
-			r, said = fx.doctor(t, true)
-			if len(said) != 1 || said[0] != tc.wantFix {
-				t.Errorf("said %q, want %q", said, tc.wantFix)
-			}
-			if !r.Healthy() {
-				t.Errorf("not repaired: %s", dumpReport(r))
-			}
-			want := strings.TrimSpace("main " + tc.wantLabels)
-			if got := doctorLabels(t, fx.v); got != want {
-				t.Errorf("labels %q, want %q", got, want)
-			}
-			if tc.step == "add:stored" {
-				s, _ := fx.v.List()
-				if sec, err := fx.v.Secret(context.Background(), s, "new"); err != nil || sec.Reveal() != docKeyOther {
-					t.Errorf("completed entry: %v", err)
-				}
-			}
-			if r, _ := fx.doctor(t, false); !r.Healthy() {
-				t.Errorf("after the fix: %s", dumpReport(r))
-			}
-		})
-	}
-}
-
-func TestDoctorPendingRotate(t *testing.T) {
-	for _, tc := range []struct {
-		step    string
-		wantKey string
-	}{
-		{"rotate:stored", docKeyOther}, // the new key is in the keychain
-		{"rotate:marked", docKeyMain},  // it never got there
-	} {
-		t.Run(tc.step, func(t *testing.T) {
-			fx := newDoctorFixture(t)
-			fx.add(t, "main", docKeyMain)
-			doctorInterrupt(t, fx.v, tc.step, func() {
-				_, _ = fx.v.Rotate(context.Background(), "main", NewKey{Secret: keyring.NewSecret(docKeyOther), Scheme: "apikey"})
-			})
-			doctorAbandon(t, fx.v, "main")
-			r, said := fx.doctor(t, true)
-			if len(said) != 1 || !r.Healthy() {
-				t.Fatalf("said %q: %s", said, dumpReport(r))
-			}
-			s, err := fx.v.List()
-			if err != nil || len(s.Entries) != 1 || s.Entries[0].Pending != nil {
-				t.Fatalf("entries after fix: %v %v", s, err)
-			}
-			if sec, err := fx.v.Secret(context.Background(), s, "main"); err != nil || sec.Reveal() != tc.wantKey {
-				t.Errorf("main after fix: %v", err)
-			}
-		})
-	}
-}
-
-func TestDoctorPendingRename(t *testing.T) {
-	fx := newDoctorFixture(t)
-	fx.add(t, "old", docKeyMain)
-	doctorInterrupt(t, fx.v, "rename:stored", func() { _ = fx.v.Rename(context.Background(), "old", "new") })
-	doctorAbandon(t, fx.v, "new")
-	r, said := fx.doctor(t, true)
-	f := mustFindCheck(t, r, KindPending, "new")
-	if len(said) != 1 || !f.Fixed || !r.Healthy() || !strings.Contains(f.Detail, "not deleted") {
-		t.Fatalf("said %q: %s", said, dumpReport(r))
-	}
-	if got := doctorLabels(t, fx.v); got != "old" {
-		t.Errorf("labels %q", got)
-	}
-	if fx.secret(t, "old") != docKeyMain || fx.secret(t, "new") != docKeyMain {
-		t.Error("doctor deleted a secret")
 	}
 }
 
@@ -613,7 +525,7 @@ func TestDoctorTempFiles(t *testing.T) {
 	if r.Healthy() {
 		t.Fatal("a leftover temporary file should make the vault unhealthy")
 	}
-	if _, err := v.Doctor(ctx, DoctorOptions{Fix: true}); err != nil {
+	if _, err := doctorFix(ctx, v); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {

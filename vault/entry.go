@@ -10,7 +10,7 @@ import (
 // Status of an entry: the outcome of the last check that got an answer.
 type Status string
 
-// The statuses of SPEC.md.
+// The statuses an entry can have.
 const (
 	Unverified Status = "unverified" // no check has had an answer yet
 	Valid      Status = "valid"      // Toloka accepted the key
@@ -55,47 +55,6 @@ type Entry struct {
 	// under way, so that a crash between the two steps can be found.
 	Pending *Pending `json:"pending,omitempty"`
 }
-
-// Pending records a write in progress.
-type Pending struct {
-	Op    string    `json:"op"` // one of the Op constants
-	Since time.Time `json:"since"`
-	PID   int       `json:"pid"`
-	// Start is when process PID started (Linux clock ticks since boot; 0
-	// where unknown), so that a reused pid is not taken for the writer.
-	Start uint64 `json:"start,omitempty"`
-	// From is the old label of a rename.
-	From string `json:"from,omitempty"`
-	// To is the new label of a rename, on its old label's OpMoved record.
-	To string `json:"to,omitempty"`
-	// Next is the entry a rotate will leave behind.
-	Next *Entry `json:"next,omitempty"`
-}
-
-// Pending operations.
-const (
-	OpAdd    = "add"
-	OpRename = "rename"
-	// OpRenamed marks a renamed entry until the secret under its old label
-	// (Pending.From) has been deleted.
-	OpRenamed = "renamed"
-	// OpMoved keeps a renamed entry's old label (a hidden record) until the
-	// secret under it has been deleted, so that no add can store a new key
-	// there that the rename would then delete.
-	OpMoved  = "moved"
-	OpRotate = "rotate"
-	// OpRemove marks an entry an rm has chosen, until its secret is deleted.
-	OpRemove = "rm"
-)
-
-// Hidden reports whether list and lookups should not show the entry: its
-// first write has not finished, or it is the old label of a rename.
-func (e *Entry) Hidden() bool {
-	return e.Pending != nil && (e.Pending.Op == OpAdd || e.Pending.Op == OpRename || e.Pending.Op == OpMoved)
-}
-
-// moved reports whether e is the record a rename keeps of its old label.
-func (e *Entry) moved() bool { return e.Pending != nil && e.Pending.Op == OpMoved }
 
 // Check is the outcome of one verification, to be recorded in an entry.
 type Check struct {

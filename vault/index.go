@@ -13,6 +13,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/toloka-vault/vault/keyring"
 )
 
 // SchemaVersion is the layout of the index this code reads and writes.
@@ -20,6 +22,10 @@ const SchemaVersion = 1
 
 // IndexFile is the name of the index inside the vault directory.
 const IndexFile = "index.db"
+
+// indexTempPattern names the file a new index is built in before it is
+// linked into place.
+const indexTempPattern = "." + IndexFile + ".new-*"
 
 var (
 	bucketMeta    = []byte("meta")
@@ -124,7 +130,7 @@ func (v *Vault) create(path string) error {
 	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	f, err := os.CreateTemp(v.Dir, ".index.db.new-*")
+	f, err := os.CreateTemp(v.Dir, indexTempPattern)
 	if err != nil {
 		return fmt.Errorf("create index: %w", err)
 	}
@@ -148,18 +154,7 @@ func (v *Vault) create(path string) error {
 	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("create index: %w", err)
 	}
-	return syncDir(v.Dir)
-}
-
-// syncDir makes a new directory entry durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	_ = d.Sync() // not supported everywhere (Windows); best effort
-	return nil
+	return keyring.SyncDir(v.Dir)
 }
 
 func (v *Vault) indexPath() string { return filepath.Join(v.Dir, IndexFile) }

@@ -11,7 +11,7 @@ import (
 	"github.com/toloka-vault/vault/keyring"
 )
 
-// Limits of the contract (SPEC.md, Limits).
+// Limits of a vault and of what it accepts.
 const (
 	MaxLabels    = 50   // keys one Toloka account may have
 	MaxLabelLen  = 64   // characters in a label

@@ -9,9 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/toloka-vault/vault/keyring"
@@ -62,6 +59,13 @@ func errSameKey(label string) error {
 	return fmt.Errorf("%w: %q already holds this key", ErrSame, label)
 }
 
+// errNotFound is the error for a label no entry has. Such a label is shown
+// shortened when it looks like a key: a person may paste one where a label
+// goes.
+func errNotFound(label string) error {
+	return fmt.Errorf("%w %q", ErrNotFound, ShownLabel(label))
+}
+
 // Vault is one vault directory and the stores its entries live in.
 type Vault struct {
 	// Dir holds index.db (and the file backend).
@@ -103,201 +107,6 @@ func (v *Vault) store(backend, service string) (keyring.Store, error) {
 	return v.Stores(backend, service)
 }
 
-// Snapshot is the index as one read saw it.
-type Snapshot struct {
-	Entries []*Entry // visible entries, label order
-	Pending []*Entry // entries of unfinished adds and renames
-	Default string
-	Service string
-}
-
-// List reads the index only (never a backend).
-func (v *Vault) List() (*Snapshot, error) {
-	var s *Snapshot
-	err := v.view(func(t *tx) error {
-		var err error
-		s, err = t.snapshot()
-		return err
-	})
-	if s == nil {
-		s = &Snapshot{}
-	}
-	return s, err
-}
-
-// snapshot reads the whole index.
-func (t *tx) snapshot() (*Snapshot, error) {
-	all, err := t.all()
-	if err != nil {
-		return nil, err
-	}
-	s := &Snapshot{Default: t.defaultLabel(), Service: t.service()}
-	for _, e := range all {
-		switch {
-		case e.moved():
-			// The old label of a rename: its key is counted under the
-			// new one.
-		case e.Hidden():
-			s.Pending = append(s.Pending, e)
-		default:
-			s.Entries = append(s.Entries, e)
-		}
-	}
-	return s, nil
-}
-
-// Labels returns the visible labels.
-func (s *Snapshot) Labels() []string {
-	out := make([]string, len(s.Entries))
-	for i, e := range s.Entries {
-		out[i] = e.Label
-	}
-	return out
-}
-
-// Find returns the visible entry with that label, or nil.
-func (s *Snapshot) Find(label string) *Entry {
-	for _, e := range s.Entries {
-		if e.Label == label {
-			return e
-		}
-	}
-	return nil
-}
-
-// Resolve chooses the label exec and get use: the one given, else
-// fromEnv (TOLOKA_VAULT_DEFAULT), else the stored default, else the only key.
-func (s *Snapshot) Resolve(given, fromEnv string) (string, error) {
-	for i, l := range []string{given, fromEnv, s.Default} {
-		if l == "" {
-			continue
-		}
-		if _, err := s.Lookup(l); err != nil {
-			switch i {
-			case 1:
-				err = fmt.Errorf("TOLOKA_VAULT_DEFAULT: %w", err)
-			case 2:
-				err = fmt.Errorf("the default: %w", err)
-			}
-			return "", err
-		}
-		return l, nil
-	}
-	switch len(s.Entries) {
-	case 0:
-		return "", fmt.Errorf("%w: the vault is empty", ErrNoLabel)
-	case 1:
-		return s.Entries[0].Label, nil
-	}
-	return "", fmt.Errorf("%w: name one of %s, or set a default", ErrNoLabel, strings.Join(s.Labels(), ", "))
-}
-
-// errNotFound is the error for a label no entry has. Such a label is shown
-// shortened when it looks like a key: a person may paste one where a label
-// goes.
-func errNotFound(label string) error {
-	return fmt.Errorf("%w %q", ErrNotFound, ShownLabel(label))
-}
-
-func (s *Snapshot) notFound(label string) error {
-	if len(s.Entries) == 0 {
-		return fmt.Errorf("%w: the vault is empty", errNotFound(label))
-	}
-	return fmt.Errorf("%w (have: %s)", errNotFound(label), strings.Join(s.Labels(), ", "))
-}
-
-// Lookup returns the visible entry of label, or an error saying the label
-// is invalid or which labels there are.
-func (s *Snapshot) Lookup(label string) (*Entry, error) {
-	if err := CheckLabel(label); err != nil {
-		return nil, err
-	}
-	if e := s.Find(label); e != nil {
-		return e, nil
-	}
-	return nil, s.notFound(label)
-}
-
-// CheckAdd tells, from this snapshot, what Add would refuse, so that a
-// command can refuse before a person pastes a key: the label taken, the
-// vault full, and (unless key is zero) the key stored under another label.
-// Add checks again under the index lock.
-func (s *Snapshot) CheckAdd(label string, key keyring.Secret) error {
-	if err := CheckLabel(label); err != nil {
-		return err
-	}
-	if s.Find(label) != nil {
-		return errExists(label)
-	}
-	if len(s.Entries)+len(s.Pending) >= MaxLabels {
-		return errFull()
-	}
-	if !key.IsZero() {
-		if l := s.holder(key); l != "" {
-			return errDuplicate(l)
-		}
-	}
-	return nil
-}
-
-// CheckRotate tells, from this snapshot, what Rotate would refuse for key.
-func (s *Snapshot) CheckRotate(label string, key keyring.Secret) error {
-	if s.Find(label) == nil {
-		return s.notFound(label)
-	}
-	switch l := s.holder(key); l {
-	case "":
-		return nil
-	case label:
-		return errSameKey(label)
-	default:
-		return errDuplicate(l)
-	}
-}
-
-// holder returns the label of the visible entry holding key, or "".
-func (s *Snapshot) holder(key keyring.Secret) string {
-	return holderOf(s.Entries, Fingerprint(key))
-}
-
-// holderOf returns the label of the entry that holds the key with
-// fingerprint fp, or will once a rotate under way finishes; "" if none. The
-// record a rename keeps of its old label does not count: the key is counted
-// under its new label.
-func holderOf(entries []*Entry, fp string) string {
-	for _, e := range entries {
-		switch {
-		case e.moved():
-		case e.Fingerprint == fp:
-			return e.Label
-		case e.Pending != nil && e.Pending.Next != nil && e.Pending.Next.Fingerprint == fp:
-			return e.Label
-		}
-	}
-	return ""
-}
-
-// Secret reads the secret of a visible entry from its backend and checks it
-// against the fingerprint in the index.
-func (v *Vault) Secret(ctx context.Context, s *Snapshot, label string) (keyring.Secret, error) {
-	e := s.Find(label)
-	if e == nil {
-		return keyring.Secret{}, s.notFound(label)
-	}
-	st, err := v.store(e.Backend, s.Service)
-	if err != nil {
-		return keyring.Secret{}, err
-	}
-	sec, err := st.Get(ctx, label)
-	if err != nil {
-		return keyring.Secret{}, fmt.Errorf("read the secret of %q (%s backend): %w", label, e.Backend, err)
-	}
-	if Fingerprint(sec) != e.Fingerprint {
-		return keyring.Secret{}, fmt.Errorf("%q (%s backend): %w", label, e.Backend, ErrMismatch)
-	}
-	return sec, nil
-}
-
 // NewKey is a key to add or rotate in, with what the caller learned of it.
 type NewKey struct {
 	Secret  keyring.Secret
@@ -322,46 +131,6 @@ func (v *Vault) newEntry(label string, k NewKey, added time.Time) *Entry {
 		e.apply(*k.Check)
 	}
 	return e
-}
-
-// stale reports whether a pending write was abandoned: its process is
-// gone. A live writer's record is never taken over, however long it waits
-// (a person at a passphrase prompt, a stopped job): it would write to the
-// backend after the taker. Only where a process's life cannot be checked
-// does a record go stale by age (StaleAfter).
-func (v *Vault) stale(p *Pending) bool {
-	if p == nil {
-		return false
-	}
-	if p.PID == os.Getpid() && (p.Start == 0 || p.Start == selfStart()) {
-		return false // this process's own
-	}
-	if alive, known := processAlive(p.PID, p.Start); known {
-		return !alive
-	}
-	after := v.StaleAfter
-	if after <= 0 {
-		after = DefaultStaleAfter
-	}
-	return v.now().Sub(p.Since) > after
-}
-
-// selfStart is this process's start time (0 where it cannot be read).
-var selfStart = sync.OnceValue(func() uint64 {
-	n, _ := processStart(os.Getpid())
-	return n
-})
-
-// reclaimable reports whether e is a hidden record an interrupted write
-// left behind, which a new add or rename of its label may take over: the
-// key it stood for is either stored under another label or was never
-// committed.
-func (v *Vault) reclaimable(e *Entry) bool {
-	return e.Hidden() && v.stale(e.Pending)
-}
-
-func (v *Vault) pending(op string) *Pending {
-	return &Pending{Op: op, Since: v.now(), PID: os.Getpid(), Start: selfStart()}
 }
 
 // Add stores a new key under label: the entry is reserved as pending, the
@@ -432,6 +201,24 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 	return e, nil
 }
 
+// target reads the entry of label that Remove, Rename or Rotate is to
+// change. It refuses an entry that is missing or hidden (abandoned: the
+// leftover of a dead process's write, which rm may remove) and one another
+// live process is writing.
+func (v *Vault) target(t *tx, label string, abandoned bool) (*Entry, error) {
+	e, err := t.get(label)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil || e.Hidden() && !(abandoned && v.stale(e.Pending)) {
+		return nil, errNotFound(label)
+	}
+	if e.Pending != nil && !v.stale(e.Pending) {
+		return nil, fmt.Errorf("%w: %q", ErrBusyEntry, label)
+	}
+	return e, nil
+}
+
 // Remove marks the entry, deletes the secret, then the entry; a secret
 // already gone is not an error. The mark keeps a rename or rotate from
 // starting on the entry meanwhile. Removing the default unsets it.
@@ -442,14 +229,8 @@ func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
 	err := v.update(func(t *tx) error {
 		var err error
 		service = t.service()
-		if e, err = t.get(label); err != nil {
+		if e, err = v.target(t, label, true); err != nil {
 			return err
-		}
-		if e == nil || e.Hidden() && !v.stale(e.Pending) {
-			return errNotFound(label)
-		}
-		if e.Pending != nil && !v.stale(e.Pending) {
-			return fmt.Errorf("%w: %q", ErrBusyEntry, label)
 		}
 		marked = *e
 		marked.Pending = v.pending(OpRemove)
@@ -489,22 +270,6 @@ func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
 	return e, err
 }
 
-// putBack undoes a write this process began: the entry it marked (as
-// mark) is replaced by e, or dropped when e is nil, if the mark is still
-// there.
-func (v *Vault) putBack(mark, e *Entry) {
-	_ = v.update(func(t *tx) error {
-		cur, err := t.get(mark.Label)
-		if err != nil || cur == nil || !samePending(cur.Pending, mark.Pending) {
-			return err
-		}
-		if e == nil {
-			return t.delete(mark.Label)
-		}
-		return t.put(e)
-	})
-}
-
 // Rename moves a key to a new label: the secret is written under the new
 // label, the index switched over, then the old secret removed.
 func (v *Vault) Rename(ctx context.Context, from, to string) error {
@@ -522,14 +287,8 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 	err := v.update(func(t *tx) error {
 		service = t.service()
 		var err error
-		if old, err = t.get(from); err != nil {
+		if old, err = v.target(t, from, false); err != nil {
 			return err
-		}
-		if old == nil || old.Hidden() {
-			return errNotFound(from)
-		}
-		if old.Pending != nil && !v.stale(old.Pending) {
-			return fmt.Errorf("%w: %q", ErrBusyEntry, from)
 		}
 		n, err := t.get(to)
 		if err != nil {
@@ -644,14 +403,8 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 	err := v.update(func(t *tx) error {
 		service = t.service()
 		var err error
-		if old, err = t.get(label); err != nil {
+		if old, err = v.target(t, label, false); err != nil {
 			return err
-		}
-		if old == nil || old.Hidden() {
-			return errNotFound(label)
-		}
-		if old.Pending != nil && !v.stale(old.Pending) {
-			return fmt.Errorf("%w: %q", ErrBusyEntry, label)
 		}
 		all, err := t.all()
 		if err != nil {

@@ -228,7 +228,7 @@ func (c *Client) check(ctx context.Context, base, key string) Result {
 		if a.err != nil {
 			res.Err = u.Host + ": " + a.err.Error()
 			if try > 1 {
-				res.Err += " (" + plural(try) + ")"
+				res.Err += " (" + nTries(try) + ")"
 			}
 		} else {
 			res.HTTPStatus = a.status
@@ -236,7 +236,7 @@ func (c *Client) check(ctx context.Context, base, key string) Result {
 			if done := classify(&res, a); done {
 				return res
 			}
-			res.Err = fmt.Sprintf("HTTP %d after %s", a.status, plural(try))
+			res.Err = fmt.Sprintf("HTTP %d after %s", a.status, nTries(try))
 			wait, told = retryAfter(a.header.Get("Retry-After"), time.Now())
 		}
 		if try >= tries {
@@ -332,11 +332,12 @@ func classify(res *Result, a answer) bool {
 	return true
 }
 
-func plural(tries int) string {
-	if tries == 1 {
+// nTries says how many tries were made: "1 try", "3 tries".
+func nTries(n int) string {
+	if n == 1 {
 		return "1 try"
 	}
-	return strconv.Itoa(tries) + " tries"
+	return strconv.Itoa(n) + " tries"
 }
 
 func retryable(status int) bool {

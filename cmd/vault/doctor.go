@@ -66,17 +66,12 @@ func runDoctor(c *cli.Context) error {
 	if asJSON {
 		said = e.stderr
 	}
-	var repaired, failed int
 	if fix {
-		for _, f := range r.Fixable() {
-			fmt.Fprintln(said, f.Fix)
-			if err := v.Repair(ctx, f); err != nil {
-				failed++
-				fmt.Fprintf(e.stderr, "error: could not repair %s: %v\n", f.Label, err)
-				continue
+		r.Fix(ctx, func(f *vault.Finding) { fmt.Fprintln(said, f.Fix) }, func(f *vault.Finding) {
+			if f.FixErr != nil {
+				fmt.Fprintf(e.stderr, "error: could not repair %s: %v\n", f.Label, f.FixErr)
 			}
-			repaired++
-		}
+		})
 	}
 	healthy := r.Healthy()
 	if asJSON {
@@ -84,7 +79,7 @@ func runDoctor(c *cli.Context) error {
 			return err
 		}
 	} else {
-		fmt.Fprintln(e.stdout, doctorSummary(r, fix, repaired))
+		fmt.Fprintln(e.stdout, r.Summary(fix))
 	}
 	if !healthy {
 		return silent{code: exitFailure}
@@ -161,44 +156,6 @@ func printFinding(w io.Writer, f *vault.Finding, fixing bool) {
 	case !f.Fixable && f.Hint != "":
 		fmt.Fprintf(w, "      hint: %s\n", f.Hint)
 	}
-}
-
-func doctorSummary(r *vault.Report, fixing bool, repaired int) string {
-	var problems, warnings, fixable int
-	for _, f := range r.Checks {
-		switch {
-		case f.Problem == "" || f.Skipped:
-		case f.Warning:
-			warnings++
-		default:
-			problems++
-			if f.Fixable {
-				fixable++
-			}
-		}
-	}
-	warn := ""
-	if warnings > 0 {
-		warn = fmt.Sprintf(" (%d %s)", warnings, doctorPlural(warnings, "warning", "warnings"))
-	}
-	switch {
-	case problems == 0:
-		return "healthy" + warn
-	case fixing && r.Healthy():
-		return fmt.Sprintf("%d %s found, %d repaired: healthy now%s", problems, doctorPlural(problems, "problem", "problems"), repaired, warn)
-	case fixing:
-		return fmt.Sprintf("%d %s found, %d repaired, %d left: see the hints above", problems, doctorPlural(problems, "problem", "problems"), repaired, problems-repaired)
-	case fixable > 0:
-		return fmt.Sprintf("%d %s found; `vault doctor --fix` repairs %d of them", problems, doctorPlural(problems, "problem", "problems"), fixable)
-	}
-	return fmt.Sprintf("%d %s found: see the hints above", problems, doctorPlural(problems, "problem", "problems"))
-}
-
-func doctorPlural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // doctorReport is the object `doctor --json` prints.

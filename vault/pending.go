@@ -1,0 +1,112 @@
+package vault
+
+import (
+	"os"
+	"sync"
+	"time"
+)
+
+// Pending records a write in progress.
+type Pending struct {
+	Op    string    `json:"op"` // one of the Op constants
+	Since time.Time `json:"since"`
+	PID   int       `json:"pid"`
+	// Start is when process PID started (Linux clock ticks since boot; 0
+	// where unknown), so that a reused pid is not taken for the writer.
+	Start uint64 `json:"start,omitempty"`
+	// From is the old label of a rename.
+	From string `json:"from,omitempty"`
+	// To is the new label of a rename, on its old label's OpMoved record.
+	To string `json:"to,omitempty"`
+	// Next is the entry a rotate will leave behind.
+	Next *Entry `json:"next,omitempty"`
+}
+
+// Pending operations.
+const (
+	OpAdd    = "add"
+	OpRename = "rename"
+	// OpRenamed marks a renamed entry until the secret under its old label
+	// (Pending.From) has been deleted.
+	OpRenamed = "renamed"
+	// OpMoved keeps a renamed entry's old label (a hidden record) until the
+	// secret under it has been deleted, so that no add can store a new key
+	// there that the rename would then delete.
+	OpMoved  = "moved"
+	OpRotate = "rotate"
+	// OpRemove marks an entry an rm has chosen, until its secret is deleted.
+	OpRemove = "rm"
+)
+
+// Hidden reports whether list and lookups should not show the entry: its
+// first write has not finished, or it is the old label of a rename.
+func (e *Entry) Hidden() bool {
+	return e.Pending != nil && (e.Pending.Op == OpAdd || e.Pending.Op == OpRename || e.Pending.Op == OpMoved)
+}
+
+// moved reports whether e is the record a rename keeps of its old label.
+func (e *Entry) moved() bool { return e.Pending != nil && e.Pending.Op == OpMoved }
+
+// stale reports whether a pending write was abandoned: its process is
+// gone. A live writer's record is never taken over, however long it waits
+// (a person at a passphrase prompt, a stopped job): it would write to the
+// backend after the taker. Only where a process's life cannot be checked
+// does a record go stale by age (StaleAfter).
+func (v *Vault) stale(p *Pending) bool {
+	if p == nil {
+		return false
+	}
+	if p.PID == os.Getpid() && (p.Start == 0 || p.Start == selfStart()) {
+		return false // this process's own
+	}
+	if alive, known := processAlive(p.PID, p.Start); known {
+		return !alive
+	}
+	after := v.StaleAfter
+	if after <= 0 {
+		after = DefaultStaleAfter
+	}
+	return v.now().Sub(p.Since) > after
+}
+
+// selfStart is this process's start time (0 where it cannot be read).
+var selfStart = sync.OnceValue(func() uint64 {
+	n, _ := processStart(os.Getpid())
+	return n
+})
+
+// reclaimable reports whether e is a hidden record an interrupted write
+// left behind, which a new add or rename of its label may take over: the
+// key it stood for is either stored under another label or was never
+// committed.
+func (v *Vault) reclaimable(e *Entry) bool {
+	return e.Hidden() && v.stale(e.Pending)
+}
+
+func (v *Vault) pending(op string) *Pending {
+	return &Pending{Op: op, Since: v.now(), PID: os.Getpid(), Start: selfStart()}
+}
+
+// putBack undoes a write this process began: the entry it marked (as
+// mark) is replaced by e, or dropped when e is nil, if the mark is still
+// there.
+func (v *Vault) putBack(mark, e *Entry) {
+	_ = v.update(func(t *tx) error {
+		cur, err := t.get(mark.Label)
+		if err != nil || cur == nil || !samePending(cur.Pending, mark.Pending) {
+			return err
+		}
+		if e == nil {
+			return t.delete(mark.Label)
+		}
+		return t.put(e)
+	})
+}
+
+// samePending reports whether two pending records describe the same write.
+func samePending(a, b *Pending) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Op == b.Op && a.PID == b.PID && a.Since.Equal(b.Since) && a.From == b.From && a.To == b.To
+}

@@ -1,0 +1,193 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/toloka-vault/vault/keyring"
+)
+
+func TestPendingAddIsHiddenAndReclaimed(t *testing.T) {
+	v, mem := newTestVault(t)
+	ctx := context.Background()
+	doctorInterrupt(t, v, "add:stored", func() { _, _ = v.Add(ctx, "main", key(t, 1)) })
+	s, _ := v.List()
+	if len(s.Entries) != 0 || len(s.Pending) != 1 {
+		t.Fatalf("pending not hidden: %+v", s)
+	}
+	// Our own (live) pending entry blocks the label...
+	if _, err := v.Add(ctx, "main", key(t, 2)); !errors.Is(err, ErrBusyEntry) {
+		t.Fatalf("live pending: %v", err)
+	}
+	// ...until its writer is gone: then an add takes it over.
+	doctorAbandon(t, v, "main")
+	if _, err := v.Add(ctx, "main", key(t, 2)); err != nil {
+		t.Fatalf("reclaim: %v", err)
+	}
+	s, _ = v.List()
+	if e := s.Find("main"); e == nil || e.Pending != nil || e.Fingerprint != Fingerprint(key(t, 2).Secret) || len(s.Pending) != 0 {
+		t.Fatalf("after the reclaim: %+v, pending %+v", s.Entries, s.Pending)
+	}
+	if err := holds(mem, "main", key(t, 2)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An add of a rename's old label, made after the index switched but before
+// the old secret was deleted, must not have its new key deleted by the
+// rename (the concurrency test lost keys this way).
+func TestAddDuringRenameKeepsItsKey(t *testing.T) {
+	v, mem := newTestVault(t)
+	ctx := context.Background()
+	if _, err := v.Add(ctx, "a", key(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	var addErr error
+	added := false
+	at(v, "rename:indexed", func() {
+		_, addErr = v.Add(ctx, "a", key(t, 2))
+		added = addErr == nil
+	})
+	if err := v.Rename(ctx, "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	v.Fault = nil
+	if added {
+		// The add won: its key must still be there.
+		if err := holds(mem, "a", key(t, 2)); err != nil {
+			t.Fatalf("KEY LOST: add of a succeeded during the rename, then its secret went: %v", err)
+		}
+	} else if !errors.Is(addErr, ErrBusyEntry) {
+		t.Fatalf("add during the rename's last step: want busy, got %v", addErr)
+	}
+	s, _ := v.List()
+	if len(s.Pending) != 0 || s.Find("b") == nil || s.Find("b").Pending != nil {
+		t.Fatalf("after the rename: entries %+v, pending %+v", s.Entries, s.Pending)
+	}
+	// Now the label is free again.
+	if _, err := v.Add(ctx, "a", key(t, 2)); err != nil {
+		t.Fatalf("add after the rename: %v", err)
+	}
+	if err := holds(mem, "b", key(t, 1)); err != nil {
+		t.Fatalf("renamed key: %v", err)
+	}
+}
+
+// An rm that has chosen its entry holds it: a rename (or rotate) started
+// meanwhile is refused, so rm never reports removing a key that lives on
+// under another label.
+func TestRemoveHoldsItsEntry(t *testing.T) {
+	for _, other := range []string{"rename", "rotate"} {
+		t.Run(other, func(t *testing.T) {
+			v, mem := newTestVault(t)
+			ctx := context.Background()
+			if _, err := v.Add(ctx, "a", key(t, 1)); err != nil {
+				t.Fatal(err)
+			}
+			var otherErr error
+			at(v, "rm:marked", func() {
+				if other == "rename" {
+					otherErr = v.Rename(ctx, "a", "b")
+				} else {
+					_, otherErr = v.Rotate(ctx, "a", key(t, 2))
+				}
+			})
+			if _, err := v.Remove(ctx, "a"); err != nil {
+				t.Fatal(err)
+			}
+			if !errors.Is(otherErr, ErrBusyEntry) {
+				t.Fatalf("%s during rm: want busy, got %v", other, otherErr)
+			}
+			s, _ := v.List()
+			if len(s.Entries)+len(s.Pending) != 0 {
+				t.Fatalf("after rm: %+v %+v", s.Entries, s.Pending)
+			}
+			if _, err := mem.Get(ctx, "a"); !errors.Is(err, keyring.ErrNotFound) {
+				t.Fatalf("secret of a left behind: %v", err)
+			}
+			if _, err := mem.Get(ctx, "b"); !errors.Is(err, keyring.ErrNotFound) {
+				t.Fatalf("a copy under b left behind: %v", err)
+			}
+		})
+	}
+}
+
+// A rename never takes over a visible entry whose own rename left a stale
+// mark: that entry holds a key.
+func TestRenameDoesNotTakeOverRenamedEntry(t *testing.T) {
+	v, mem := newTestVault(t)
+	ctx := context.Background()
+	for i, l := range []string{"a", "b"} {
+		if _, err := v.Add(ctx, l, key(t, i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doctorInterrupt(t, v, "rename:indexed", func() { _ = v.Rename(ctx, "b", "c") })
+	doctorAbandon(t, v, "c")
+	v.StaleAfter = time.Nanosecond
+	if err := v.Rename(ctx, "a", "c"); !errors.Is(err, ErrExists) {
+		t.Fatalf("rename onto an entry with a stale mark: want exists, got %v", err)
+	}
+	if err := holds(mem, "c", key(t, 2)); err != nil {
+		t.Fatalf("KEY LOST under c: %v", err)
+	}
+}
+
+// A live writer's pending record is never taken over, however old: it
+// would write its secret after the taker's. A record whose pid now names
+// another process (a different start time) is abandoned.
+func TestStaleOnlyWhenWriterGone(t *testing.T) {
+	v, _ := newTestVault(t)
+	v.StaleAfter = time.Nanosecond
+	old := v.now().Add(-time.Hour)
+	parent := os.Getppid()
+	start, _ := processStart(parent)
+	if v.stale(&Pending{Op: OpAdd, Since: old, PID: parent, Start: start}) {
+		t.Fatal("an hour-old record of a live process was called stale")
+	}
+	if !v.stale(&Pending{Op: OpAdd, Since: old, PID: doctorDeadPID}) {
+		t.Fatal("the record of a process that is gone was not called stale")
+	}
+	if runtime.GOOS == "linux" {
+		if start == 0 {
+			t.Fatal("no start time read for a live process")
+		}
+		if !v.stale(&Pending{Op: OpAdd, Since: old, PID: parent, Start: start + 1}) {
+			t.Fatal("a record whose pid was reused by another process was not called stale")
+		}
+		if !v.stale(&Pending{Op: OpAdd, Since: old, PID: os.Getpid(), Start: selfStart() + 1}) {
+			t.Fatal("a record of an earlier process with this pid was taken for this process's own")
+		}
+	}
+}
+
+// A key being rotated in under one label is taken: a rotate or add of the
+// same key under another label meanwhile is refused, so that no key ends
+// up under two labels.
+func TestRotateInProgressHoldsItsKey(t *testing.T) {
+	v, _ := newTestVault(t)
+	ctx := context.Background()
+	for i, l := range []string{"a", "c"} {
+		if _, err := v.Add(ctx, l, key(t, i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rotErr, addErr error
+	at(v, "rotate:marked", func() {
+		_, rotErr = v.Rotate(ctx, "c", key(t, 9))
+		_, addErr = v.Add(ctx, "d", key(t, 9))
+	})
+	if _, err := v.Rotate(ctx, "a", key(t, 9)); err != nil {
+		t.Fatal(err)
+	}
+	for what, err := range map[string]error{"rotate": rotErr, "add": addErr} {
+		if !errors.Is(err, ErrDuplicate) || !strings.Contains(err.Error(), `"a"`) {
+			t.Errorf("%s of the key a is being rotated to: want a duplicate held by a, got %v", what, err)
+		}
+	}
+}

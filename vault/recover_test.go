@@ -1,0 +1,255 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/toloka-vault/vault/keyring"
+)
+
+func TestRenameCrashAfterIndexLeavesTrace(t *testing.T) {
+	v, mem := newTestVault(t)
+	ctx := context.Background()
+	if _, err := v.Add(ctx, "a", key(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	doctorInterrupt(t, v, "rename:indexed", func() { _ = v.Rename(ctx, "a", "b") })
+	s, _ := v.List()
+	e := s.Find("b")
+	if e == nil || e.Pending == nil || e.Pending.Op != OpRenamed || e.Pending.From != "a" || s.Find("a") != nil {
+		t.Fatalf("after crash: %+v", s.Entries)
+	}
+	doctorAbandon(t, v, "b")
+	rep, err := v.Doctor(ctx, DoctorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range rep.Checks {
+		if f.Kind == KindPending && f.Label == "b" && strings.Contains(f.Problem, "copy of the key under a") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("doctor did not report the copy left under a: %+v", rep.Checks)
+	}
+	if _, err := doctorFix(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing deleted; the entry is whole again.
+	if _, err := mem.Get(ctx, "a"); err != nil {
+		t.Fatal("doctor deleted a secret")
+	}
+	s, _ = v.List()
+	if e := s.Find("b"); e == nil || e.Pending != nil {
+		t.Fatalf("after fix: %+v", e)
+	}
+	// A finished rename leaves no mark.
+	if err := v.Rename(ctx, "b", "c"); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = v.List()
+	if e := s.Find("c"); e == nil || e.Pending != nil {
+		t.Fatalf("after rename: %+v", e)
+	}
+}
+
+// A crash inside rm leaves a marked entry that doctor resolves by what the
+// backend holds: the key still there is kept, a key gone is dropped.
+func TestRemoveCrashRepairedByDoctor(t *testing.T) {
+	for _, step := range []string{"rm:marked", "rm:deleted"} {
+		t.Run(step, func(t *testing.T) {
+			v, mem := newTestVault(t)
+			ctx := context.Background()
+			if _, err := v.Add(ctx, "a", key(t, 1)); err != nil {
+				t.Fatal(err)
+			}
+			if err := v.SetDefault("a"); err != nil {
+				t.Fatal(err)
+			}
+			doctorInterrupt(t, v, step, func() { _, _ = v.Remove(ctx, "a") })
+			doctorAbandon(t, v, "a")
+			rep, err := v.Doctor(ctx, DoctorOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Healthy() {
+				t.Fatalf("doctor calls an interrupted rm healthy: %+v", rep.Checks)
+			}
+			want := map[string]string{"rm:marked": "is still stored", "rm:deleted": "its key is deleted"}[step]
+			found := false
+			for _, f := range rep.Checks {
+				found = found || f.Label == "a" && strings.Contains(f.Problem, want) && f.Fixable
+			}
+			if !found {
+				t.Fatalf("doctor did not say %q: %+v", want, rep.Checks)
+			}
+			if rep, _ = doctorFix(ctx, v); rep == nil {
+				t.Fatal("no report")
+			}
+			if rep, _ = v.Doctor(ctx, DoctorOptions{}); !rep.Healthy() {
+				t.Fatalf("not healthy after --fix: %+v", rep.Checks)
+			}
+			s, _ := v.List()
+			_, secErr := mem.Get(ctx, "a")
+			switch step {
+			case "rm:marked":
+				if e := s.Find("a"); e == nil || e.Pending != nil || secErr != nil {
+					t.Fatalf("the key of an rm that deleted nothing must be kept: %+v, %v", s.Entries, secErr)
+				}
+			case "rm:deleted":
+				if len(s.Entries) != 0 || s.Default != "" {
+					t.Fatalf("the rm must be finished: %+v, default %q", s.Entries, s.Default)
+				}
+			}
+		})
+	}
+}
+
+// A crash after a rename switched the index leaves the old label reserved
+// (hidden); doctor --fix frees it, and an add can also take it over.
+func TestRenameCrashFreesOldLabel(t *testing.T) {
+	for _, how := range []string{"doctor", "add"} {
+		t.Run(how, func(t *testing.T) {
+			v, mem := newTestVault(t)
+			ctx := context.Background()
+			if _, err := v.Add(ctx, "a", key(t, 1)); err != nil {
+				t.Fatal(err)
+			}
+			doctorInterrupt(t, v, "rename:deleted", func() { _ = v.Rename(ctx, "a", "b") })
+			s, _ := v.List()
+			if s.Find("a") != nil || len(s.Pending) != 0 || len(s.Entries) != 1 {
+				t.Fatalf("the old label must be hidden and not counted: %+v %+v", s.Entries, s.Pending)
+			}
+			doctorAbandon(t, v, "a")
+			doctorAbandon(t, v, "b")
+			if _, err := v.Add(ctx, "c", key(t, 1)); !errors.Is(err, ErrDuplicate) || !strings.Contains(err.Error(), `"b"`) {
+				t.Fatalf("the key must be named as held by b: %v", err)
+			}
+			if how == "doctor" {
+				if _, err := doctorFix(ctx, v); err != nil {
+					t.Fatal(err)
+				}
+				if rep, _ := v.Doctor(ctx, DoctorOptions{}); !rep.Healthy() {
+					t.Fatalf("not healthy after --fix: %+v", rep.Checks)
+				}
+			}
+			if _, err := v.Add(ctx, "a", key(t, 2)); err != nil {
+				t.Fatalf("add of the old label: %v", err)
+			}
+			for l, k := range map[string]int{"a": 2, "b": 1} {
+				if err := holds(mem, l, key(t, k)); err != nil {
+					t.Fatalf("%s: %v", l, err)
+				}
+			}
+			if rep, _ := doctorFix(ctx, v); rep == nil {
+				t.Fatal("no report")
+			}
+			if rep, _ := v.Doctor(ctx, DoctorOptions{}); !rep.Healthy() {
+				t.Fatalf("not healthy at the end: %+v", rep.Checks)
+			}
+		})
+	}
+}
+
+func TestDoctorPendingAdd(t *testing.T) {
+	for _, tc := range []struct {
+		step       string
+		wantLabels string
+		wantFix    string
+	}{
+		{"add:stored", "new", "completing the add of new (NEWky***): the key you pasted is kept"},
+		{"add:reserved", "", "dropping the reservation of new left by an interrupted add"},
+	} {
+		t.Run(tc.step, func(t *testing.T) {
+			fx := newDoctorFixture(t)
+			fx.add(t, "main", docKeyMain)
+			doctorInterrupt(t, fx.v, tc.step, func() { fx.add(t, "new", docKeyOther) })
+
+			// Its process still runs: in progress, left alone.
+			r, said := fx.doctor(t, true)
+			if f := mustFindCheck(t, r, KindPending, "new"); !f.Warning || f.Fixable || !strings.Contains(f.Problem, "in progress") || len(said) > 0 {
+				t.Fatalf("live pending: %s", dumpReport(r))
+			}
+			if !r.Healthy() {
+				t.Errorf("a write in progress made the vault unhealthy: %s", dumpReport(r))
+			}
+
+			doctorAbandon(t, fx.v, "new")
+			r, _ = fx.doctor(t, false)
+			if f := mustFindCheck(t, r, KindPending, "new"); !f.Fixable || r.Healthy() {
+				t.Fatalf("stale pending: %s", dumpReport(r))
+			}
+			r, said = fx.doctor(t, true)
+			if len(said) != 1 || said[0] != tc.wantFix {
+				t.Errorf("said %q, want %q", said, tc.wantFix)
+			}
+			if !r.Healthy() {
+				t.Errorf("not repaired: %s", dumpReport(r))
+			}
+			want := strings.TrimSpace("main " + tc.wantLabels)
+			if got := doctorLabels(t, fx.v); got != want {
+				t.Errorf("labels %q, want %q", got, want)
+			}
+			if tc.step == "add:stored" {
+				s, _ := fx.v.List()
+				if sec, err := fx.v.Secret(context.Background(), s, "new"); err != nil || sec.Reveal() != docKeyOther {
+					t.Errorf("completed entry: %v", err)
+				}
+			}
+			if r, _ := fx.doctor(t, false); !r.Healthy() {
+				t.Errorf("after the fix: %s", dumpReport(r))
+			}
+		})
+	}
+}
+
+func TestDoctorPendingRotate(t *testing.T) {
+	for _, tc := range []struct {
+		step    string
+		wantKey string
+	}{
+		{"rotate:stored", docKeyOther}, // the new key is in the keychain
+		{"rotate:marked", docKeyMain},  // it never got there
+	} {
+		t.Run(tc.step, func(t *testing.T) {
+			fx := newDoctorFixture(t)
+			fx.add(t, "main", docKeyMain)
+			doctorInterrupt(t, fx.v, tc.step, func() {
+				_, _ = fx.v.Rotate(context.Background(), "main", NewKey{Secret: keyring.NewSecret(docKeyOther), Scheme: "apikey"})
+			})
+			doctorAbandon(t, fx.v, "main")
+			r, said := fx.doctor(t, true)
+			if len(said) != 1 || !r.Healthy() {
+				t.Fatalf("said %q: %s", said, dumpReport(r))
+			}
+			s, err := fx.v.List()
+			if err != nil || len(s.Entries) != 1 || s.Entries[0].Pending != nil {
+				t.Fatalf("entries after fix: %v %v", s, err)
+			}
+			if sec, err := fx.v.Secret(context.Background(), s, "main"); err != nil || sec.Reveal() != tc.wantKey {
+				t.Errorf("main after fix: %v", err)
+			}
+		})
+	}
+}
+
+func TestDoctorPendingRename(t *testing.T) {
+	fx := newDoctorFixture(t)
+	fx.add(t, "old", docKeyMain)
+	doctorInterrupt(t, fx.v, "rename:stored", func() { _ = fx.v.Rename(context.Background(), "old", "new") })
+	doctorAbandon(t, fx.v, "new")
+	r, said := fx.doctor(t, true)
+	f := mustFindCheck(t, r, KindPending, "new")
+	if len(said) != 1 || !f.Fixed || !r.Healthy() || !strings.Contains(f.Detail, "not deleted") {
+		t.Fatalf("said %q: %s", said, dumpReport(r))
+	}
+	if got := doctorLabels(t, fx.v); got != "old" {
+		t.Errorf("labels %q", got)
+	}
+	if fx.secret(t, "old") != docKeyMain || fx.secret(t, "new") != docKeyMain {
+		t.Error("doctor deleted a secret")
+	}
+}
