@@ -2,7 +2,6 @@ package keyring
 
 import (
 	"context"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -29,7 +28,7 @@ func secretsOwner(t *testing.T) string {
 // connections at once, as parallel `vault exec`s do. gnome-keyring 42
 // registers a new caller from an idle callback: a SearchItems it runs before
 // that fails with UnknownMethod, and an OpenSession aborts the daemon. Before
-// secretExchange waited for a SearchItems to succeed, 2,400 such reads killed
+// the reader waited for a SearchItems to succeed, 2,400 such reads killed
 // the daemon in each of 3 runs here. Every read must give the key, and the
 // daemon must be the same one afterwards.
 func TestSecretServiceSurvivesNewCallers(t *testing.T) {
@@ -42,7 +41,6 @@ func TestSecretServiceSurvivesNewCallers(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = o.Delete(ctx, "main") })
 	owner := secretsOwner(t)
-	addr := os.Getenv("DBUS_SESSION_BUS_ADDRESS")
 
 	const workers, each = 8, 150
 	var mu sync.Mutex
@@ -52,7 +50,7 @@ func TestSecretServiceSurvivesNewCallers(t *testing.T) {
 		wg.Go(func() {
 			for range each {
 				rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-				v, err := secretServiceGet(rctx, addr, service, "main")
+				v, err := osGet(rctx, service, "main")
 				cancel()
 				if err == nil && v == key.Reveal() {
 					continue

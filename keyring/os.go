@@ -23,9 +23,47 @@ type OS struct {
 	Timeout time.Duration
 }
 
+// Item is one keychain item under a service. On Secret Service another
+// program can store a second item with the same label beside vault's
+// (Python's keyring adds an attribute of its own).
+type Item struct {
+	// ID names the item in the keychain (a Secret Service object path).
+	ID string
+	// Label is the item's username attribute.
+	Label      string
+	Attributes map[string]string
+	// Locked means reading the item may need an unlock prompt.
+	Locked bool
+}
+
+// Items returns every item under o.Service, or only those of label when
+// it is not "". Only Secret Service has items of its own: elsewhere it
+// returns errors.ErrUnsupported.
+func (o *OS) Items(ctx context.Context, label string) ([]Item, error) {
+	return call(ctx, o, "search", label, func(ctx context.Context) ([]Item, error) {
+		return osItems(ctx, o.Service, label)
+	})
+}
+
+// GetItem returns the secret of the item id under o.Service, or ErrNotFound.
+func (o *OS) GetItem(ctx context.Context, id string) (Secret, error) {
+	v, err := call(ctx, o, "read", id, func(ctx context.Context) (string, error) {
+		return osItem(ctx, o.Service, id, false)
+	})
+	return NewSecret(v), err
+}
+
+// DeleteItem deletes the item id under o.Service, or returns ErrNotFound.
+func (o *OS) DeleteItem(ctx context.Context, id string) error {
+	_, err := call(ctx, o, "delete", id, func(ctx context.Context) (string, error) {
+		return osItem(ctx, o.Service, id, true)
+	})
+	return err
+}
+
 // Set implements Store.
 func (o *OS) Set(ctx context.Context, label string, s Secret) error {
-	_, err := o.call(ctx, "store", label, func() (string, error) {
+	_, err := call(ctx, o, "store", label, func(context.Context) (string, error) {
 		if err := readySharedBus(o.Service, label); err != nil {
 			return "", err
 		}
@@ -36,26 +74,15 @@ func (o *OS) Set(ctx context.Context, label string, s Secret) error {
 
 // Get implements Store.
 func (o *OS) Get(ctx context.Context, label string) (Secret, error) {
-	// A read left behind by call ends when Get returns (cancel); the
-	// connection's own bound, a little past call's, is only a backstop.
-	d := o.Timeout
-	if d <= 0 {
-		d = DefaultTimeout
-	}
-	rctx, cancel := context.WithTimeout(ctx, d+time.Second)
-	defer cancel()
-	v, err := o.call(ctx, "read", label, func() (string, error) {
-		return osGet(rctx, o.Service, label)
+	v, err := call(ctx, o, "read", label, func(ctx context.Context) (string, error) {
+		return osGet(ctx, o.Service, label)
 	})
-	if err != nil {
-		return Secret{}, err
-	}
-	return NewSecret(v), nil
+	return NewSecret(v), err
 }
 
 // Delete implements Store.
 func (o *OS) Delete(ctx context.Context, label string) error {
-	_, err := o.call(ctx, "delete", label, func() (string, error) {
+	_, err := call(ctx, o, "delete", label, func(context.Context) (string, error) {
 		if err := readySharedBus(o.Service, label); err != nil {
 			return "", err
 		}
@@ -64,36 +91,41 @@ func (o *OS) Delete(ctx context.Context, label string) error {
 	return err
 }
 
-// call runs f with a bound. go-keyring takes no context and may block for
+// call runs f with o's bound. go-keyring takes no context and may block for
 // ever on an unlock prompt, so f runs in its own goroutine; when the bound
-// passes, the goroutine is left behind (the process is a short-lived command).
-func (o *OS) call(ctx context.Context, verb, label string, f func() (string, error)) (string, error) {
+// passes, the goroutine is left behind (the process is a short-lived
+// command). The context f gets ends a little after the bound, as a
+// backstop for a connection of its own, and when call returns.
+func call[T any](ctx context.Context, o *OS, verb, label string, f func(context.Context) (T, error)) (T, error) {
 	d := o.Timeout
 	if d <= 0 {
 		d = DefaultTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, d)
+	fctx, cancel := context.WithTimeout(ctx, d+time.Second)
 	defer cancel()
+	ctx, stop := context.WithTimeout(ctx, d)
+	defer stop()
 	type result struct {
-		v   string
+		v   T
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		v, err := f()
+		v, err := f(fctx)
 		done <- result{v, err}
 	}()
+	var zero T
 	select {
 	case r := <-done:
 		if r.err != nil {
-			return "", fmt.Errorf("keychain %s of %q: %w", verb, label, classify(r.err))
+			return zero, fmt.Errorf("keychain %s of %q: %w", verb, label, classify(r.err))
 		}
 		return r.v, nil
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return "", fmt.Errorf("keychain %s of %q: %w after %s", verb, label, ErrTimeout, d)
+			return zero, fmt.Errorf("keychain %s of %q: %w after %s", verb, label, ErrTimeout, d)
 		}
-		return "", fmt.Errorf("keychain %s of %q: %w", verb, label, ctx.Err())
+		return zero, fmt.Errorf("keychain %s of %q: %w", verb, label, ctx.Err())
 	}
 }
 

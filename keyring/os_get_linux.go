@@ -2,64 +2,114 @@ package keyring
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/godbus/dbus/v5"
 	gokeyring "github.com/zalando/go-keyring"
+	ss "github.com/zalando/go-keyring/secret_service"
 )
 
-// osGet reads a secret from the Secret Service with the fewest round
-// trips and little memory: Hello, SearchItems on the service (which also
-// says whether the item is locked) and OpenSession are sent together, then
-// GetSecret, by the small client in dbus_linux.go. go-keyring makes seven
-// calls one after another for the same read (collection lookup, two unlocks,
-// a session close); exec is the hot path, so an unlocked item is read here
-// directly. A locked item is left to go-keyring, which asks the keychain to
-// prompt for the unlock. ctx bounds the connection.
+// osGet reads a secret on a private connection in four round trips (Hello,
+// SearchItems, OpenSession, GetSecret) where go-keyring makes eight calls
+// one after another; exec is the hot path. A locked item is left to
+// go-keyring, which asks the keychain to prompt for the unlock.
 func osGet(ctx context.Context, service, label string) (string, error) {
-	addr, err := sessionBusAddress()
+	s, unlocked, locked, err := open(ctx, map[string]string{"service": service, "username": label})
 	if err != nil {
 		return "", err
 	}
-	if !strings.Contains(addr, "unix:") {
-		// A bus reached some other way (tcp:) is rare; godbus knows it.
-		if err := readySharedBus(service, label); err != nil {
-			return "", err
-		}
-		return gokeyring.Get(service, label)
-	}
-	v, err := secretServiceGet(ctx, addr, service, label)
+	defer s.close()
 	switch {
-	case errors.Is(err, errItemLocked):
+	case len(unlocked) > 0:
+		v, err := s.secret(ctx, unlocked[0])
+		return v, timedOut(ctx, err)
+	case len(locked) > 0:
 		if err := readySharedBus(service, label); err != nil {
 			return "", err
 		}
 		return gokeyring.Get(service, label)
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return "", fmt.Errorf("%w (%v)", ErrTimeout, err)
 	}
-	return v, err
+	return "", ErrNotFound
 }
 
-// sessionBusAddress returns the address of the session bus:
-// DBUS_SESSION_BUS_ADDRESS, or $XDG_RUNTIME_DIR/bus when that exists. Unlike
-// godbus it never launches a bus.
-func sessionBusAddress() (string, error) {
-	if addr := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); addr != "" {
-		return addr, nil
+// osItems lists the items under service (and label, unless it is "").
+func osItems(ctx context.Context, service, label string) ([]Item, error) {
+	attrs := map[string]string{"service": service}
+	if label != "" {
+		attrs["username"] = label
 	}
-	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
-		if _, err := os.Stat(filepath.Join(dir, "bus")); err == nil {
-			return "unix:path=" + filepath.Join(dir, "bus"), nil
+	s, unlocked, locked, err := open(ctx, attrs)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	paths := append(unlocked, locked...)
+	all, err := s.attributes(ctx, paths)
+	if err != nil {
+		return nil, timedOut(ctx, err)
+	}
+	items := make([]Item, len(paths))
+	for i, p := range paths {
+		items[i] = Item{ID: string(p), Label: all[i]["username"], Attributes: all[i], Locked: i >= len(unlocked)}
+	}
+	return items, nil
+}
+
+// osItem reads (or, with del, deletes) one item under service. A locked
+// item is unlocked through go-keyring first, which may prompt.
+func osItem(ctx context.Context, service, id string, del bool) (string, error) {
+	s, unlocked, locked, err := open(ctx, map[string]string{"service": service})
+	if err != nil {
+		return "", err
+	}
+	defer s.close()
+	item := dbus.ObjectPath(id)
+	if slices.Contains(locked, item) {
+		if err := unlockShared(service, item); err != nil {
+			return "", err
 		}
+	} else if !slices.Contains(unlocked, item) {
+		return "", ErrNotFound
 	}
-	return "", errors.New("DBUS_SESSION_BUS_ADDRESS is not set")
+	if del {
+		return "", timedOut(ctx, s.remove(ctx, item))
+	}
+	v, err := s.secret(ctx, item)
+	return v, timedOut(ctx, err)
+}
+
+// open searches for attrs on the session bus's Secret Service.
+func open(ctx context.Context, attrs map[string]string) (*secrets, []dbus.ObjectPath, []dbus.ObjectPath, error) {
+	addr, err := sessionBusAddress()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	s, unlocked, locked, err := openSecrets(ctx, addr, attrs)
+	return s, unlocked, locked, timedOut(ctx, err)
+}
+
+// timedOut reports an error that came from ctx ending as ErrTimeout.
+func timedOut(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w (%v)", ErrTimeout, err)
+	}
+	return err
+}
+
+// unlockShared asks the Secret Service, through go-keyring's client on the
+// shared connection, to unlock item; it may show a prompt.
+func unlockShared(service string, item dbus.ObjectPath) error {
+	if err := readySharedBus(service, ""); err != nil {
+		return err
+	}
+	svc, err := ss.NewSecretService()
+	if err != nil {
+		return err
+	}
+	return svc.Unlock(item)
 }
 
 // registered is set once the Secret Service has answered a call on the
@@ -70,17 +120,11 @@ var registered struct {
 }
 
 // readySharedBus runs before every go-keyring call. With no session bus it
-// fails, as osGet does: godbus would otherwise launch one (dbus-launch
-// --autolaunch) and store the key in a keychain that nothing else can reach
-// and that goes when that bus does.
-//
-// It also makes sure the Secret Service knows the shared connection before
-// go-keyring calls on it. gnome-keyring aborts, taking every stored unlock
-// with it, on an OpenSession from a caller it has not registered yet (see
-// secretExchange), and go-keyring's Set starts with OpenSession. A
-// SearchItems that succeeds proves the registration; an UnknownMethod answer
-// is asked again, as secretExchange does. It runs inside OS.call's bound;
-// any other failure is left for the go-keyring call that follows to report.
+// fails, as osGet does, where godbus would launch one (dbus-launch) and
+// store the key where nothing else can reach it. It also gets one
+// SearchItems answered on the shared connection before go-keyring sends
+// OpenSession on it (docs/security.md). Other failures are left for the
+// go-keyring call that follows to report.
 func readySharedBus(service, label string) error {
 	if _, err := sessionBusAddress(); err != nil {
 		return err
@@ -94,16 +138,19 @@ func readySharedBus(service, label string) error {
 	if err != nil {
 		return nil
 	}
+	attrs := map[string]string{"service": service}
+	if label != "" {
+		attrs["username"] = label
+	}
 	obj := conn.Object(secretsDest, secretsPath)
 	for try := 1; try <= searchTries; try++ {
 		var unlocked, locked []dbus.ObjectPath
-		err := obj.Call(secretsSvc+".SearchItems", 0, map[string]string{"service": service, "username": label}).Store(&unlocked, &locked)
-		var derr dbus.Error
+		err := obj.Call(secretsSvc+".SearchItems", 0, attrs).Store(&unlocked, &locked)
 		switch {
 		case err == nil:
 			registered.done = true
 			return nil
-		case !errors.As(err, &derr) || derr.Name != "org.freedesktop.DBus.Error.UnknownMethod":
+		case dbusName(err) != "org.freedesktop.DBus.Error.UnknownMethod":
 			return nil
 		}
 		time.Sleep(time.Duration(try) * time.Millisecond)

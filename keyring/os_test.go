@@ -170,52 +170,12 @@ func TestOSUnreachableBus(t *testing.T) {
 	}
 }
 
-func TestOSNoProvider(t *testing.T) {
-	if _, err := exec.LookPath("dbus-daemon"); err != nil {
-		if os.Getenv("VAULT_REQUIRE_KEYRING") == "1" {
-			t.Fatal("VAULT_REQUIRE_KEYRING=1 but dbus-daemon is not installed")
-		}
-		t.Skip("SKIPPING: dbus-daemon is not installed")
-	}
-	// A bus of our own that cannot start services, so nobody owns
-	// org.freedesktop.secrets on it.
-	dir := t.TempDir()
-	conf := dir + "/bus.conf"
-	err := os.WriteFile(conf, []byte(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig><type>session</type><listen>unix:dir=`+dir+`</listen><auth>EXTERNAL</auth>
-<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>`), 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--print-address=1")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	buf := make([]byte, 512)
-	n, _ := out.Read(buf)
-	t.Setenv("DBUS_SESSION_BUS_ADDRESS", strings.TrimSpace(string(buf[:n])))
-	o := &OS{Service: "toloka-vault-noprovider", Timeout: 5 * time.Second}
-	_, err = o.Get(context.Background(), "main")
-	if !errors.Is(err, ErrNoProvider) {
-		t.Fatalf("Get: %v, want ErrNoProvider", err)
-	}
-	if !strings.Contains(Hint(err), "Secret Service provider") {
-		t.Fatalf("hint: %q", Hint(err))
-	}
-}
-
 func TestOSTimeout(t *testing.T) {
 	o := &OS{Service: "s", Timeout: 50 * time.Millisecond}
 	block := make(chan struct{})
 	defer close(block)
 	start := time.Now()
-	_, err := o.call(context.Background(), "read", "main", func() (string, error) { <-block; return "", nil })
+	_, err := call(context.Background(), o, "read", "main", func(context.Context) (string, error) { <-block; return "", nil })
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("err = %v, want ErrTimeout", err)
 	}

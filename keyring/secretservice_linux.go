@@ -1,0 +1,195 @@
+package keyring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+)
+
+const (
+	busName     = "org.freedesktop.DBus"
+	secretsDest = "org.freedesktop.secrets"
+	secretsPath = dbus.ObjectPath("/org/freedesktop/secrets")
+	secretsSvc  = "org.freedesktop.Secret.Service"
+	secretsItem = "org.freedesktop.Secret.Item"
+)
+
+// searchTries bounds the SearchItems sent on one connection while the
+// Secret Service has not registered the caller yet; the pauses between
+// them add up to 10ms (docs/security.md).
+const searchTries = 5
+
+// errItemLocked means the item exists but only in a locked collection.
+var errItemLocked = errors.New("the item is in a locked collection")
+
+// secrets is a private connection to the Secret Service.
+type secrets struct {
+	conn    *dbus.Conn
+	owner   string // the unique name that owns org.freedesktop.secrets
+	session dbus.ObjectPath
+	ready   bool // a SearchItems succeeded: OpenSession is safe
+}
+
+// sessionBusAddress returns the address of the session bus:
+// DBUS_SESSION_BUS_ADDRESS, or $XDG_RUNTIME_DIR/bus when that exists. Unlike
+// godbus it never launches a bus.
+func sessionBusAddress() (string, error) {
+	if addr := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); addr != "" {
+		return addr, nil
+	}
+	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, "bus")); err == nil {
+			return "unix:path=" + filepath.Join(dir, "bus"), nil
+		}
+	}
+	return "", errors.New("DBUS_SESSION_BUS_ADDRESS is not set")
+}
+
+// openSecrets connects to the bus at addr, finds the Secret Service
+// (starting it if the bus can) and searches for attrs. Hello,
+// GetNameOwner and the first SearchItems are sent together. ctx bounds
+// the connection's whole life.
+func openSecrets(ctx context.Context, addr string, attrs map[string]string) (_ *secrets, unlocked, locked []dbus.ObjectPath, err error) {
+	conn, err := dbus.Dial(addr, dbus.WithContext(ctx))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("connect to the session bus: %w", err)
+	}
+	s := &secrets{conn: conn}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if err := s.conn.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
+		return nil, nil, nil, fmt.Errorf("connect to the session bus: %w", err)
+	}
+	bus := s.conn.BusObject()
+	hello := bus.GoWithContext(ctx, busName+".Hello", 0, nil)
+	owner := bus.GoWithContext(ctx, busName+".GetNameOwner", 0, nil, secretsDest)
+	first := s.conn.Object(secretsDest, secretsPath).GoWithContext(ctx, secretsSvc+".SearchItems", 0, nil, attrs)
+	if err := (<-hello.Done).Err; err != nil {
+		return nil, nil, nil, fmt.Errorf("connect to the session bus: %w", callErr(err))
+	}
+	err = (<-owner.Done).Store(&s.owner)
+	if dbusName(err) == "org.freedesktop.DBus.Error.NameHasNoOwner" {
+		// Not running: the first SearchItems may be starting it; ask again.
+		first = nil
+		var started uint32
+		if err = bus.CallWithContext(ctx, busName+".StartServiceByName", 0, secretsDest, uint32(0)).Store(&started); err == nil {
+			err = bus.CallWithContext(ctx, busName+".GetNameOwner", 0, secretsDest).Store(&s.owner)
+		}
+	}
+	if err != nil {
+		return nil, nil, nil, callErr(err)
+	}
+	unlocked, locked, err = s.search(ctx, attrs, first)
+	return s, unlocked, locked, err
+}
+
+func (s *secrets) close() { _ = s.conn.Close() }
+
+// search returns the items whose attributes include attrs, unlocked and
+// locked, in every collection; first, when not nil, is the SearchItems
+// already sent. SearchItems answered with UnknownMethod (the Secret Service
+// has not registered us yet) is asked again a moment later.
+func (s *secrets) search(ctx context.Context, attrs map[string]string, first *dbus.Call) (unlocked, locked []dbus.ObjectPath, err error) {
+	svc := s.conn.Object(s.owner, secretsPath)
+	for try := 1; ; try++ {
+		c := first
+		if try > 1 || c == nil {
+			c = svc.GoWithContext(ctx, secretsSvc+".SearchItems", 0, nil, attrs)
+		}
+		err = (<-c.Done).Store(&unlocked, &locked)
+		if try == searchTries || dbusName(err) != "org.freedesktop.DBus.Error.UnknownMethod" {
+			break
+		}
+		time.Sleep(time.Duration(try) * time.Millisecond)
+	}
+	if err != nil {
+		return nil, nil, callErr(err)
+	}
+	s.ready = true
+	return unlocked, locked, nil
+}
+
+// attributes returns the attributes of each item, asked for all at once.
+func (s *secrets) attributes(ctx context.Context, items []dbus.ObjectPath) ([]map[string]string, error) {
+	calls := make([]*dbus.Call, len(items))
+	for i, it := range items {
+		calls[i] = s.conn.Object(s.owner, it).GoWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, nil, secretsItem, "Attributes")
+	}
+	out := make([]map[string]string, len(items))
+	for i, c := range calls {
+		var v dbus.Variant
+		if err := (<-c.Done).Store(&v); err != nil {
+			return nil, callErr(err)
+		}
+		if err := v.Store(&out[i]); err != nil {
+			return nil, fmt.Errorf("attributes of %s: %w", items[i], err)
+		}
+	}
+	return out, nil
+}
+
+// secret returns the secret of an unlocked item. The session is opened on
+// first use, only once a search has succeeded on this connection.
+func (s *secrets) secret(ctx context.Context, item dbus.ObjectPath) (string, error) {
+	if !s.ready {
+		return "", errors.New("the Secret Service has not answered a search on this connection yet")
+	}
+	if s.session == "" {
+		var out dbus.Variant
+		err := s.conn.Object(s.owner, secretsPath).CallWithContext(ctx, secretsSvc+".OpenSession", 0, "plain", dbus.MakeVariant("")).Store(&out, &s.session)
+		if err != nil {
+			return "", callErr(err)
+		}
+	}
+	var v struct {
+		Session     dbus.ObjectPath
+		Params      []byte
+		Value       []byte
+		ContentType string
+	}
+	if err := s.conn.Object(s.owner, item).CallWithContext(ctx, secretsItem+".GetSecret", 0, s.session).Store(&v); err != nil {
+		return "", callErr(err)
+	}
+	return string(v.Value), nil
+}
+
+// remove deletes an unlocked item. A Secret Service that wants to ask the
+// person first (a prompt) is reported as locked: vault does not drive prompts here.
+func (s *secrets) remove(ctx context.Context, item dbus.ObjectPath) error {
+	var prompt dbus.ObjectPath
+	if err := s.conn.Object(s.owner, item).CallWithContext(ctx, secretsItem+".Delete", 0).Store(&prompt); err != nil {
+		return callErr(err)
+	}
+	if prompt != "/" {
+		return fmt.Errorf("deleting %s needs a prompt: %w", item, errItemLocked)
+	}
+	return nil
+}
+
+// dbusName returns the D-Bus error name of err, or "".
+func dbusName(err error) string {
+	var e dbus.Error
+	if errors.As(err, &e) {
+		return e.Name
+	}
+	return ""
+}
+
+// callErr spells a D-Bus error with its name first (which classify reads),
+// then its message.
+func callErr(err error) error {
+	var e dbus.Error
+	if errors.As(err, &e) && e.Error() != e.Name {
+		return fmt.Errorf("%s: %s", e.Name, e.Error())
+	}
+	return err
+}
