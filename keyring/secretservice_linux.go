@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -28,12 +29,20 @@ const searchTries = 5
 // errItemLocked means the item exists but only in a locked collection.
 var errItemLocked = errors.New("the item is in a locked collection")
 
-// secrets is a private connection to the Secret Service.
+// secrets is a private connection to the Secret Service. Any peer on a
+// session bus may send us a reply, so a reply is taken only from the name
+// its call went to, the owner of org.freedesktop.secrets for a call to that
+// name, or the bus itself.
 type secrets struct {
 	conn    *dbus.Conn
 	owner   string // the unique name that owns org.freedesktop.secrets
 	session dbus.ObjectPath
 	ready   bool // a SearchItems succeeded: OpenSession is safe
+
+	mu      sync.Mutex        // guards what the interceptors share:
+	sentTo  map[uint32]string // each call's destination, by serial
+	askedAt uint32            // the serial of the last GetNameOwner
+	replier string            // the owner, as its reply arrived
 }
 
 // sessionBusAddress returns the address of the session bus:
@@ -56,11 +65,13 @@ func sessionBusAddress() (string, error) {
 // GetNameOwner and the first SearchItems are sent together. ctx bounds
 // the connection's whole life.
 func openSecrets(ctx context.Context, addr string, attrs map[string]string) (_ *secrets, unlocked, locked []dbus.ObjectPath, err error) {
-	conn, err := dbus.Dial(addr, dbus.WithContext(ctx))
+	s := &secrets{sentTo: map[uint32]string{}}
+	conn, err := dbus.Dial(addr, dbus.WithContext(ctx),
+		dbus.WithOutgoingInterceptor(s.sent), dbus.WithIncomingInterceptor(s.received))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("connect to the session bus: %w", err)
 	}
-	s := &secrets{conn: conn}
+	s.conn = conn
 	defer func() {
 		if err != nil {
 			s.close()
@@ -93,6 +104,42 @@ func openSecrets(ctx context.Context, addr string, attrs map[string]string) (_ *
 }
 
 func (s *secrets) close() { _ = s.conn.Close() }
+
+func (s *secrets) sent(m *dbus.Message) {
+	if m.Type != dbus.TypeMethodCall {
+		return
+	}
+	dest, _ := m.Headers[dbus.FieldDestination].Value().(string)
+	member, _ := m.Headers[dbus.FieldMember].Value().(string)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sentTo[m.Serial()] = dest
+	if dest == busName && member == "GetNameOwner" {
+		s.askedAt = m.Serial()
+	}
+}
+
+// received runs before godbus hands a reply to its call: one from a peer
+// that may not answer it is made to answer no call, and so dropped.
+func (s *secrets) received(m *dbus.Message) {
+	if m.Type != dbus.TypeMethodReply && m.Type != dbus.TypeError {
+		return
+	}
+	serial, _ := m.Headers[dbus.FieldReplySerial].Value().(uint32)
+	sender, _ := m.Headers[dbus.FieldSender].Value().(string)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dest, ok := s.sentTo[serial]
+	if serial == s.askedAt && sender == busName && m.Type == dbus.TypeMethodReply && len(m.Body) == 1 {
+		s.replier, _ = m.Body[0].(string)
+	}
+	if dest == secretsDest {
+		dest = s.replier
+	}
+	if !ok || sender != busName && (sender == "" || sender != dest) {
+		m.Headers[dbus.FieldReplySerial] = dbus.MakeVariant(uint32(0))
+	}
+}
 
 // search returns the items whose attributes include attrs, unlocked and
 // locked, in every collection; first, when not nil, is the SearchItems

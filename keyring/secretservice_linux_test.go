@@ -61,6 +61,7 @@ func privateBus(t *testing.T) string {
 type fakeSecrets struct {
 	mu      sync.Mutex
 	unknown int
+	delay   time.Duration // before each answer
 	calls   []string
 	items   map[string]string // label -> secret
 }
@@ -75,7 +76,9 @@ type fakeSecret struct {
 func (f *fakeSecrets) called(m string) {
 	f.mu.Lock()
 	f.calls = append(f.calls, m)
+	d := f.delay
 	f.mu.Unlock()
+	time.Sleep(d)
 }
 
 func (f *fakeSecrets) SearchItems(attrs map[string]string) ([]dbus.ObjectPath, []dbus.ObjectPath, *dbus.Error) {
@@ -110,6 +113,11 @@ func (i fakeItem) GetSecret(session dbus.ObjectPath) (fakeSecret, *dbus.Error) {
 	return fakeSecret{Session: session, Value: []byte(i.f.items[i.label]), ContentType: "text/plain"}, nil
 }
 
+func (i fakeItem) Get(iface, prop string) (dbus.Variant, *dbus.Error) {
+	i.f.called("Get")
+	return dbus.MakeVariant(map[string]string{"service": "toloka-vault", "username": i.label}), nil
+}
+
 // serve puts f on the bus at addr as org.freedesktop.secrets.
 func (f *fakeSecrets) serve(t *testing.T, addr string) *dbus.Conn {
 	t.Helper()
@@ -122,8 +130,10 @@ func (f *fakeSecrets) serve(t *testing.T, addr string) *dbus.Conn {
 		t.Fatal(err)
 	}
 	for label := range f.items {
-		if err := conn.Export(fakeItem{f, label}, dbus.ObjectPath("/org/freedesktop/secrets/collection/login/"+label), secretsItem); err != nil {
-			t.Fatal(err)
+		for _, iface := range []string{secretsItem, "org.freedesktop.DBus.Properties"} {
+			if err := conn.Export(fakeItem{f, label}, dbus.ObjectPath("/org/freedesktop/secrets/collection/login/"+label), iface); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if r, err := conn.RequestName(secretsDest, dbus.NameFlagDoNotQueue); err != nil || r != dbus.RequestNameReplyPrimaryOwner {
@@ -194,6 +204,68 @@ func TestOSNoProvider(t *testing.T) {
 	}
 	if !strings.Contains(Hint(err), "Secret Service provider") {
 		t.Fatalf("hint: %q", Hint(err))
+	}
+}
+
+// forge watches the bus for calls to the Secret Service and answers each
+// at once in its stead: an error for most, a secret of its own for
+// GetSecret. The session bus lets any peer send a reply to anyone.
+func forge(t *testing.T, addr string) {
+	t.Helper()
+	conn, err := dbus.Connect(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	rule := "type='method_call',path_namespace='/org/freedesktop/secrets',eavesdrop='true'"
+	if err := conn.BusObject().Call(busName+".AddMatch", 0, rule).Err; err != nil {
+		t.Fatal(err)
+	}
+	in := make(chan *dbus.Message, 64)
+	conn.Eavesdrop(in)
+	go func() {
+		for m := range in {
+			sender, _ := m.Headers[dbus.FieldSender].Value().(string)
+			member, _ := m.Headers[dbus.FieldMember].Value().(string)
+			if m.Type != dbus.TypeMethodCall || sender == "" {
+				continue
+			}
+			reply := &dbus.Message{Type: dbus.TypeError, Headers: map[dbus.HeaderField]dbus.Variant{
+				dbus.FieldReplySerial: dbus.MakeVariant(m.Serial()),
+				dbus.FieldDestination: dbus.MakeVariant(sender),
+				dbus.FieldErrorName:   dbus.MakeVariant("org.freedesktop.DBus.Error.ServiceUnknown"),
+				dbus.FieldSignature:   dbus.MakeVariant(dbus.SignatureOf("")),
+			}, Body: []any{"forged: The name org.freedesktop.secrets was not provided by any .service files"}}
+			if member == "GetSecret" {
+				reply.Type = dbus.TypeMethodReply
+				delete(reply.Headers, dbus.FieldErrorName)
+				reply.Body = []any{fakeSecret{Session: "/s", Value: []byte("forged-secret"), ContentType: "text/plain"}}
+			}
+			reply.Headers[dbus.FieldSignature] = dbus.MakeVariant(dbus.SignatureOf(reply.Body...))
+			conn.Send(reply, nil)
+		}
+	}()
+}
+
+// TestOSGetIgnoresForgedReplies: another peer on the bus answers every call
+// before the Secret Service does, with errors and a secret of its own. Only
+// the owner of org.freedesktop.secrets is listened to.
+func TestOSGetIgnoresForgedReplies(t *testing.T) {
+	addr := privateBus(t)
+	f := &fakeSecrets{delay: 50 * time.Millisecond, items: map[string]string{"main": "s3cr3t-value"}}
+	f.serve(t, addr)
+	forge(t, addr)
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		v, err := osGet(ctx, "toloka-vault", "main")
+		cancel()
+		if err != nil || v != "s3cr3t-value" {
+			t.Fatalf("osGet = %q, %v; want the Secret Service's answer", v, err)
+		}
+	}
+	o := &OS{Service: "toloka-vault", Timeout: 5 * time.Second}
+	if items, err := o.Items(context.Background(), "main"); err != nil || len(items) != 1 || items[0].Label != "main" {
+		t.Fatalf("Items = %+v, %v", items, err)
 	}
 }
 
