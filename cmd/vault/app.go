@@ -133,6 +133,8 @@ func commands() []*cli.Command {
 		renameCommand(),
 		defaultCommand(),
 		rotateCommand(),
+		exportCommand(),
+		importCommand(),
 		doctorCommand(),
 		completionCommand(),
 		completeLabelsCommand(),

@@ -73,6 +73,8 @@ func TestScripts(t *testing.T) {
 			"keychain":    cmdKeychain,
 			"expect-exit": cmdExpectExit,
 			"jsonnorm":    cmdJSONNorm,
+			"agekey":      cmdAgeKey,
+			"sshkey":      cmdSSHKey,
 		},
 	})
 }
