@@ -64,6 +64,7 @@ var labelArgs = map[string]string{
 	"rotate":  "first",
 	"rm":      "many",
 	"verify":  "many",
+	"export":  "many",
 }
 
 // flagValues are the values offered after a flag that takes one of a few.
