@@ -123,7 +123,7 @@ func importKey(c *cli.Context, cfg *config, v *vault.Vault, tol *toloka, k vault
 		env = "auto"
 	case "auto", vault.Production, vault.Sandbox:
 	default:
-		return usageErr("the export records the environment %q: import it with --env production or --env sandbox", env)
+		return usageErr("the export records the environment %q: import it with --env production or --env sandbox", vault.ShownLabel(env))
 	}
 	// Each key is checked against the index as the previous ones left it.
 	snap, err := v.List()
