@@ -289,14 +289,22 @@ func (t *tx) service() string {
 	if t == nil {
 		return ""
 	}
-	return string(t.btx.Bucket(bucketMeta).Get(keyService))
+	// A tampered service is no service: it is neither shown nor used.
+	if s := string(t.btx.Bucket(bucketMeta).Get(keyService)); validService(s) {
+		return s
+	}
+	return ""
 }
 
 func (t *tx) defaultLabel() string {
 	if t == nil {
 		return ""
 	}
-	return string(t.btx.Bucket(bucketMeta).Get(keyDefault))
+	// A tampered default is no default: it is neither shown nor used.
+	if l := string(t.btx.Bucket(bucketMeta).Get(keyDefault)); CheckLabel(l) == nil {
+		return l
+	}
+	return ""
 }
 
 func (t *tx) setDefault(label string) error {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -189,11 +190,16 @@ type answer struct {
 // contacted. Cancelling ctx stops everything.
 func (c *Client) Check(ctx context.Context, base, key string) Result {
 	res := c.check(ctx, base, key)
-	// net/http and url errors name only the URL, which never holds the key;
-	// scrub anyway so no future error text or echoing server can leak it.
+	// Whatever came from the server, or an error text, is cleaned: control
+	// characters out, the key (or a long piece of it) redacted, length capped.
 	if key != "" {
 		res.Err = strings.ReplaceAll(res.Err, key, redacted)
 		res.RequestID = strings.ReplaceAll(res.RequestID, key, redacted)
+	}
+	res.Err = clean(res.Err, key, maxErr)
+	res.RequestID = clean(res.RequestID, key, maxField)
+	if a := res.Account; a != nil {
+		res.Account = &Account{ID: clean(a.ID, key, maxField), Name: clean(a.Name, key, maxField), CompanyID: clean(a.CompanyID, key, maxField)}
 	}
 	return res
 }
@@ -349,39 +355,66 @@ func retryable(status int) bool {
 	return false
 }
 
-// requester is the part of a 200 body the vault records. Every field is optional.
-type requester struct {
-	ID         string            `json:"id"`
-	Balance    *float64          `json:"balance"`
-	PublicName map[string]string `json:"public_name"`
-	Company    *struct {
-		ID string `json:"id"`
-	} `json:"company"`
-}
-
-// parseRequester reads a 200 body, which must be one JSON object.
+// parseRequester reads a 200 body, which must be one JSON object. Its
+// fields only describe the account, so each is read leniently: an
+// unexpected type gives an empty value, never an error.
 func parseRequester(body []byte) (Account, *float64, error) {
-	var r *requester
-	if err := json.Unmarshal(body, &r); err != nil {
-		return Account{}, nil, err
-	}
-	if r == nil {
+	var r map[string]json.RawMessage
+	if err := json.Unmarshal(body, &r); err != nil || r == nil {
 		return Account{}, nil, errors.New("not a json object")
 	}
-	acct := Account{ID: r.ID, Name: r.PublicName["EN"]}
-	if acct.Name == "" {
-		// Sorted so the same body always gives the same name.
-		for _, lang := range slices.Sorted(maps.Keys(r.PublicName)) {
-			if n := r.PublicName[lang]; n != "" {
-				acct.Name = n
-				break
-			}
+	acct := Account{ID: text(r["id"]), Name: publicName(r["public_name"])}
+	var company map[string]json.RawMessage
+	if json.Unmarshal(r["company"], &company) == nil {
+		acct.CompanyID = text(company["id"])
+	}
+	return acct, number(r["balance"]), nil
+}
+
+// text reads a string or a number; anything else is "".
+func text(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
+}
+
+// publicName reads a name given as a string, or as an object by language:
+// EN first, else the first language (sorted) with a name.
+func publicName(raw json.RawMessage) string {
+	var byLang map[string]json.RawMessage
+	if json.Unmarshal(raw, &byLang) != nil {
+		return text(raw)
+	}
+	if n := text(byLang["EN"]); n != "" {
+		return n
+	}
+	for _, lang := range slices.Sorted(maps.Keys(byLang)) {
+		if n := text(byLang[lang]); n != "" {
+			return n
 		}
 	}
-	if r.Company != nil {
-		acct.CompanyID = r.Company.ID
+	return ""
+}
+
+// number reads a number, or a string holding one; anything else is nil.
+func number(raw json.RawMessage) *float64 {
+	var f float64
+	if json.Unmarshal(raw, &f) == nil {
+		return &f
 	}
-	return acct, r.Balance, nil
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		if f, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			return &f
+		}
+	}
+	return nil
 }
 
 // retryAfter reads a Retry-After value: seconds or an HTTP date.
