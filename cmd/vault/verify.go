@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/toloka-vault/vault/keyring"
 	"github.com/toloka-vault/vault/vault"
 	"github.com/toloka-vault/vault/verify"
 )
@@ -89,14 +90,17 @@ func runVerify(c *cli.Context) error {
 		}
 		entries = keep
 	}
-	if err := cfg.needPassphrase(cmdContext(c), entries); err != nil {
-		return err
-	}
 	tol, err := newToloka(e, c.Duration("timeout"))
 	if err != nil {
 		return err
 	}
-	results := verifyAll(cmdContext(c), cfg, v, snap, tol, entries, n)
+	// A file backend that cannot be opened (no passphrase, a wrong one)
+	// makes its keys unreadable; the others are still checked (cron).
+	fileErr := cfg.needPassphrase(cmdContext(c), entries)
+	if fileErr != nil && (exitCode(fileErr) == exitInterrupted || cmdContext(c).Err() != nil) {
+		return fileErr
+	}
+	results := verifyAll(cmdContext(c), cfg, v, snap, tol, entries, n, fileErr)
 	if c.Bool("json") {
 		if results == nil {
 			results = []*verifyResult{}
@@ -109,12 +113,18 @@ func runVerify(c *cli.Context) error {
 	} else {
 		fmt.Fprintln(e.stderr, "nothing to verify")
 	}
+	if fileErr != nil {
+		if h := hint(fileErr); h != "" {
+			fmt.Fprintf(e.stderr, "hint: %s\n", h)
+		}
+	}
 	return verifyExit(results)
 }
 
 // verifyAll checks entries with at most n requests in flight, recording
-// each result in the index as it arrives.
-func verifyAll(ctx context.Context, cfg *config, v *vault.Vault, snap *vault.Snapshot, tol *toloka, entries []*vault.Entry, n int) []*verifyResult {
+// each result in the index as it arrives. fileErr, when set, is why no
+// file-backend secret can be read.
+func verifyAll(ctx context.Context, cfg *config, v *vault.Vault, snap *vault.Snapshot, tol *toloka, entries []*vault.Entry, n int, fileErr error) []*verifyResult {
 	e := cfg.e
 	results := make([]*verifyResult, len(entries))
 	progress := e.terminal(e.stderrFD)
@@ -128,7 +138,7 @@ func verifyAll(ctx context.Context, cfg *config, v *vault.Vault, snap *vault.Sna
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r, o := verifyOne(ctx, v, snap, tol, en)
+			r, o := verifyOne(ctx, v, snap, tol, en, fileErr)
 			mu.Lock()
 			defer mu.Unlock()
 			if !r.readFail {
@@ -162,9 +172,13 @@ func verifyAll(ctx context.Context, cfg *config, v *vault.Vault, snap *vault.Sna
 }
 
 // verifyOne reads the secret of en and asks Toloka about it.
-func verifyOne(ctx context.Context, v *vault.Vault, snap *vault.Snapshot, tol *toloka, en *vault.Entry) (*verifyResult, outcome) {
+func verifyOne(ctx context.Context, v *vault.Vault, snap *vault.Snapshot, tol *toloka, en *vault.Entry, fileErr error) (*verifyResult, outcome) {
 	r := &verifyResult{Label: en.Label, Env: en.Env, Status: string(en.Status), CheckedAt: rfc3339(en.CheckedAt)}
-	key, err := v.Secret(ctx, snap, en.Label)
+	var key keyring.Secret
+	err := fileErr
+	if en.Backend != vault.BackendFile || fileErr == nil {
+		key, err = v.Secret(ctx, snap, en.Label)
+	}
 	if err != nil {
 		r.readFail = true
 		r.Error = err.Error()
