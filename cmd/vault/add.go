@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -63,12 +64,20 @@ func runAdd(c *cli.Context) error {
 			return err
 		}
 	}
-	if cfg.backend == vault.BackendFile {
-		// The passphrase is asked and checked before the key, so that a
-		// mistyped one does not cost the pasted key.
-		if err := cfg.unlockFile(cmdContext(c)); err != nil {
+	if cfg.backend == vault.BackendOS {
+		// Before the key is read or sent to Toloka: a keychain that cannot
+		// be reached is found now, not after the key has been pasted.
+		if err := probeOS(cmdContext(c), cfg, snap.Service); unreachable(err) {
+			if err := chooseFileBackend(c, cfg, err); err != nil {
+				return err
+			}
+		} else if err != nil {
 			return err
 		}
+	} else if err := cfg.unlockFile(cmdContext(c)); err != nil {
+		// The passphrase is asked and checked before the key, so that a
+		// mistyped one does not cost the pasted key.
+		return err
 	}
 	key, err := readKey(e, c.String("from-env"), label)
 	if err != nil {
@@ -109,7 +118,11 @@ func addKey(c *cli.Context, cfg *config, v *vault.Vault, snap *vault.Snapshot, t
 	}
 	ent, err := v.Add(ctx, label, k)
 	if err != nil && cfg.backend == vault.BackendOS && unreachable(err) {
-		ent, err = offerFileBackend(c, cfg, v, label, k, err)
+		// Lost since the probe: the key is in hand, so offer the file.
+		if err = chooseFileBackend(c, cfg, err); err == nil {
+			k.Backend = vault.BackendFile
+			ent, err = v.Add(ctx, label, k)
+		}
 	}
 	if err != nil {
 		return nil, nil, err
@@ -156,21 +169,37 @@ func unreachable(err error) bool {
 	return errors.Is(err, keyring.ErrNoSession) || errors.Is(err, keyring.ErrNoProvider)
 }
 
-// offerFileBackend asks, on a terminal only, whether to store the key in
-// the file backend instead; the move is never silent.
-func offerFileBackend(c *cli.Context, cfg *config, v *vault.Vault, label string, k vault.NewKey, cause error) (*vault.Entry, error) {
+// probeLabel is not a valid label, so it never names a real secret.
+const probeLabel = ".vault-add-probe"
+
+// probeOS asks the OS keychain for an item that does not exist: nil when
+// the keychain answers.
+func probeOS(ctx context.Context, cfg *config, service string) error {
+	if service == "" {
+		service = vault.DefaultService
+	}
+	st, err := cfg.store(vault.BackendOS, service)
+	if err != nil {
+		return err
+	}
+	if _, err = st.Get(ctx, probeLabel); errors.Is(err, keyring.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// chooseFileBackend asks, on a terminal only, whether to store the key in
+// the file backend instead, and unlocks it; the move is never silent.
+func chooseFileBackend(c *cli.Context, cfg *config, cause error) error {
 	e := cfg.e
 	if !e.interactive() {
-		return nil, withHint(cause, "no keychain here: store the key in an encrypted file with `--backend file` (or TOLOKA_VAULT_BACKEND=file)")
+		return withHint(cause, "no keychain here: store the key in an encrypted file with `--backend file` (or TOLOKA_VAULT_BACKEND=file)")
 	}
 	fmt.Fprintf(e.stderr, "The OS keychain cannot be reached: %v\n", cause)
 	ok, err := confirm(e, "Store the key in the passphrase-protected file backend instead?")
 	if err != nil || !ok {
-		return nil, withHint(cause, "nothing was stored; use `--backend file` on machines without a keychain")
+		return withHint(cause, "nothing was stored; use `--backend file` on machines without a keychain")
 	}
-	k.Backend = vault.BackendFile
-	if err := cfg.unlockFile(cmdContext(c)); err != nil {
-		return nil, err
-	}
-	return v.Add(cmdContext(c), label, k)
+	cfg.backend = vault.BackendFile
+	return cfg.unlockFile(cmdContext(c))
 }

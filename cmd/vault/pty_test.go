@@ -289,7 +289,8 @@ func exitCodeOf(err error) int {
 }
 
 // TestOfferFileBackend: with the keychain unreachable, add on a terminal
-// offers the file backend and moves there only on an explicit yes.
+// offers the file backend before the key is asked for, and moves there
+// only on an explicit yes.
 func TestOfferFileBackend(t *testing.T) {
 	for _, answer := range []string{"n", "y"} {
 		t.Run(answer, func(t *testing.T) {
@@ -297,11 +298,16 @@ func TestOfferFileBackend(t *testing.T) {
 			dir := t.TempDir()
 			env := []string{"TOLOKA_VAULT_PASSPHRASE=pty-test-pass", "DBUS_SESSION_BUS_ADDRESS=unix:path=" + filepath.Join(dir, "nobus")}
 			cmd := startOnPTY(t, p, dir, env, "add", "main", "--no-verify")
-			p.waitFor(t, "input is hidden")
-			p.waitEchoOff(t)
-			_, _ = p.master.Write([]byte(ptyKey + "\r"))
 			p.waitFor(t, "file backend instead? [y/N]")
+			if strings.Contains(p.screen(), "input is hidden") {
+				t.Fatalf("the key was asked for before the keychain was found unreachable; screen:\n%s", p.screen())
+			}
 			_, _ = p.master.Write([]byte(answer + "\r"))
+			if answer == "y" {
+				p.waitFor(t, "input is hidden")
+				p.waitEchoOff(t)
+				_, _ = p.master.Write([]byte(ptyKey + "\r"))
+			}
 			err := cmd.Wait()
 			_, statErr := os.Stat(filepath.Join(dir, "keys.age"))
 			switch answer {
