@@ -6,10 +6,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,15 +23,25 @@ import (
 )
 
 // The canaries: keys that must appear nowhere but in get's stdout, the
-// child of exec and the backends.
-const (
-	canary        = "CANARYabcdefghijklmnop.qrst.uvwxyz0123456789"
-	canaryRotated = "CANRTabcdefghijklmnopq.rstu.vwxyz0123456789ABCDEFGH"
-	canaryReject  = "CANRJabcdefghijklmnopq.rstu.vwxyz0123456789XYZ"
-	canaryNoAns   = "CANNAabcdefghijklmnopq.rstu.vwxyz0123456789QRS"
+// child of exec and the backends. Random per run, so that no other
+// process on the machine can hold a piece of one by chance.
+var (
+	canary        = "CANARY" + randomKeyPart(16) + "." + randomKeyPart(4) + "." + randomKeyPart(20)
+	canaryRotated = "CANRT" + randomKeyPart(17) + "." + randomKeyPart(4) + "." + randomKeyPart(25)
+	canaryReject  = "CANRJ" + randomKeyPart(17) + "." + randomKeyPart(4) + "." + randomKeyPart(20)
+	canaryNoAns   = "CANNA" + randomKeyPart(17) + "." + randomKeyPart(4) + "." + randomKeyPart(20)
+	canaries      = []string{canary, canaryRotated, canaryReject, canaryNoAns}
 )
 
-var canaries = []string{canary, canaryRotated, canaryReject, canaryNoAns}
+// randomKeyPart returns n random letters and digits.
+func randomKeyPart(n int) string {
+	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = alnum[rand.IntN(len(alnum))]
+	}
+	return string(b)
+}
 
 // leakFragment returns the part of a canary found in s, or "": any run of
 // 10 characters of a canary is a leak (the 5-character prefix is not).
@@ -198,7 +211,7 @@ func leakScan(t *testing.T, backend string) {
 	}
 	tol.mu.Unlock()
 	if f := leakFragment(cmdlines); f != "" {
-		t.Errorf("LEAK: %q in a /proc/*/cmdline while exec ran", f)
+		t.Errorf("LEAK: %q in the command line of a process vault started", f)
 	}
 	// Files: the vault directory (keys.age included: it is encrypted),
 	// TMPDIR and HOME.
@@ -226,8 +239,9 @@ func leakScan(t *testing.T, backend string) {
 	t.Logf("%d commands run, %d requests and %d files scanned, %d bytes of command lines", len(runs), len(tol.urls)/3, files, len(cmdlines))
 }
 
-// scanCmdlinesDuring runs fn and meanwhile reads every /proc/*/cmdline
-// every 20ms; it returns all it read.
+// scanCmdlinesDuring runs fn and meanwhile reads, every 20ms, the
+// /proc/PID/cmdline of each process this test started and of their
+// descendants (never other processes on the machine); it returns all it read.
 func scanCmdlinesDuring(t *testing.T, fn func()) string {
 	var all bytes.Buffer
 	stop := make(chan struct{})
@@ -235,9 +249,8 @@ func scanCmdlinesDuring(t *testing.T, fn func()) string {
 	go func() {
 		defer close(done)
 		for {
-			paths, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-			for _, p := range paths {
-				if b, err := os.ReadFile(p); err == nil {
+			for _, pid := range descendants(os.Getpid()) {
+				if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
 					all.Write(b)
 					all.WriteByte('\n')
 				}
@@ -256,4 +269,58 @@ func scanCmdlinesDuring(t *testing.T, fn func()) string {
 		t.Errorf("the /proc scan never saw the sleep that exec ran")
 	}
 	return all.String()
+}
+
+// descendants returns the pids of root's children, their children, and so on.
+func descendants(root int) []int {
+	children := map[int][]int{}
+	paths, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		var state string
+		var ppid int
+		if _, err := fmt.Sscan(string(b[i+1:]), &state, &ppid); err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err == nil {
+			children[ppid] = append(children[ppid], pid)
+		}
+	}
+	var out []int
+	queue := []int{root}
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		for _, c := range children[pid] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+// TestCmdlineScanIsOwnProcesses: a process this test did not start (here
+// one left to init, holding a piece of a canary in its arguments) is not
+// scanned, so what others run on the machine cannot fail the leak scan.
+func TestCmdlineScanIsOwnProcesses(t *testing.T) {
+	sb := newSandbox(t, vault.BackendFile)
+	sb.add("main", canary)
+	piece := canary[6:16]
+	// The outer sh exits at once: its child is no longer a descendant.
+	if out, err := exec.Command("sh", "-c", `sh -c "sleep 3; : `+piece+`" >/dev/null 2>&1 &`).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	cmdlines := scanCmdlinesDuring(t, func() { sb.must("", "exec", "main", "--", "sleep", "1") })
+	if strings.Contains(cmdlines, piece) {
+		t.Errorf("the scan read a process the test did not start")
+	}
 }

@@ -232,13 +232,25 @@ func newSandbox(t testing.TB, backend string) *sandbox {
 		"TOLOKA_VAULT_BACKEND="+backend,
 		"TOLOKA_VAULT_PASSPHRASE="+testPassphrase,
 		"DBUS_SESSION_BUS_ADDRESS="+sb.bus,
-		// Verification goes nowhere unless a test starts a fake Toloka.
-		"TOLOKA_VAULT_PRODUCTION_URL=http://127.0.0.1:9",
-		"TOLOKA_VAULT_SANDBOX_URL=http://127.0.0.1:9",
+		// Verification gets no answer unless a test starts a fake Toloka.
+		"TOLOKA_VAULT_PRODUCTION_URL="+nowhere(t),
+		"TOLOKA_VAULT_SANDBOX_URL="+nowhere(t),
 		// A -race binary sleeps a second at exit unless told not to.
 		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"),
 	)
 	return sb
+}
+
+// nowhere is a server of this test that drops every connection unanswered:
+// unlike a fixed port, nothing else on the machine can be listening there.
+func nowhere(t testing.TB) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // setenv sets (or replaces) variables of every later run.
