@@ -64,24 +64,23 @@ func runAdd(c *cli.Context) error {
 			return err
 		}
 	}
-	if cfg.backend == vault.BackendOS {
-		// Before the key is read or sent to Toloka: a keychain that cannot
-		// be reached is found now, not after the key has been pasted.
-		if err := probeOS(cmdContext(c), cfg, snap.Service); unreachable(err) {
-			if err := chooseFileBackend(c, cfg, err); err != nil {
-				return err
-			}
-		} else if err != nil {
+	// The backend is made ready before a key is typed or sent to Toloka;
+	// a key from a pipe or a variable is checked first (its errors say more),
+	// except for the file backend's passphrase.
+	early := cfg.backend == vault.BackendFile || c.String("from-env") == "" && e.interactive()
+	if early {
+		if err := readyBackend(c, cfg, snap); err != nil {
 			return err
 		}
-	} else if err := cfg.unlockFile(cmdContext(c)); err != nil {
-		// The passphrase is asked and checked before the key, so that a
-		// mistyped one does not cost the pasted key.
-		return err
 	}
 	key, err := readKey(e, c.String("from-env"), label)
 	if err != nil {
 		return err
+	}
+	if !early {
+		if err := readyBackend(c, cfg, snap); err != nil {
+			return err
+		}
 	}
 	ent, check, err := addKey(c, cfg, v, snap, tol, label, env, key)
 	if err != nil {
@@ -167,6 +166,22 @@ func warnCheck(e *env, en *vault.Entry, c *vault.Check) {
 // unreachable reports whether err says the OS keychain cannot be reached.
 func unreachable(err error) bool {
 	return errors.Is(err, keyring.ErrNoSession) || errors.Is(err, keyring.ErrNoProvider)
+}
+
+// readyBackend makes sure the backend add writes to can be written, before
+// a key is read or sent to Toloka, so that neither a keychain out of reach
+// nor a mistyped passphrase costs a pasted key: the OS keychain is probed
+// (unreachable, the file backend is offered on a terminal), the file
+// backend unlocked.
+func readyBackend(c *cli.Context, cfg *config, snap *vault.Snapshot) error {
+	if cfg.backend != vault.BackendOS {
+		return cfg.unlockFile(cmdContext(c))
+	}
+	err := probeOS(cmdContext(c), cfg, snap.Service)
+	if unreachable(err) {
+		return chooseFileBackend(c, cfg, err)
+	}
+	return err
 }
 
 // probeLabel is not a valid label, so it never names a real secret.
