@@ -54,7 +54,7 @@ func runImport(c *cli.Context) error {
 			return err
 		}
 	}
-	cfg, v, _, err := loadVault(c)
+	cfg, v, snap, err := loadVault(c)
 	if err != nil {
 		return err
 	}
@@ -84,10 +84,9 @@ func runImport(c *cli.Context) error {
 		}
 		keys[0].Label = newLabel
 	}
-	if cfg.backend == vault.BackendFile {
-		if err := cfg.unlockFile(cmdContext(c)); err != nil {
-			return err
-		}
+	// As add: the backend is ready before any key is sent to Toloka.
+	if err := readyBackend(c, cfg, snap); err != nil {
+		return err
 	}
 	var failed []error
 	for _, k := range keys {
