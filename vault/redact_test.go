@@ -1,0 +1,187 @@
+package vault
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/toloka-vault/vault/keyring"
+)
+
+// chunks is a reader that returns its data in reads of the given sizes
+// (cycled; a 0 is a read of nothing, never twice in a row).
+type chunks struct {
+	data  []byte
+	sizes []int
+	i     int
+	empty bool
+}
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	n := len(c.data)
+	if len(c.sizes) > 0 {
+		n = min(n, c.sizes[c.i%len(c.sizes)])
+		c.i++
+	}
+	if n == 0 && c.empty {
+		n = 1
+	}
+	c.empty = n == 0
+	n = copy(p, c.data[:n])
+	c.data = c.data[n:]
+	return n, nil
+}
+
+// writes records each Write separately.
+type writes struct{ got [][]byte }
+
+func (w *writes) Write(p []byte) (int, error) {
+	w.got = append(w.got, append([]byte(nil), p...))
+	return len(p), nil
+}
+
+func (w *writes) String() string { return string(bytes.Join(w.got, nil)) }
+
+func redactString(t *testing.T, r *Redactor, in string, sizes ...int) string {
+	t.Helper()
+	var w writes
+	if err := r.Copy(&w, &chunks{data: []byte(in), sizes: sizes}); err != nil {
+		t.Fatal(err)
+	}
+	return w.String()
+}
+
+func TestRedactorTable(t *testing.T) {
+	const key = "abcab.KEY.123456"
+	r := newRedactor([]byte(key), []byte("abcab***"), 0)
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"empty", "", ""},
+		{"no key", "hello, world\n", "hello, world\n"},
+		{"only the key", key, "abcab***"},
+		{"in a line", "TOLOKA_API_KEY=" + key + "\n", "TOLOKA_API_KEY=abcab***\n"},
+		{"adjacent keys", key + key + key, "abcab***abcab***abcab***"},
+		{"repeated start", "abcabcab" + key + "x", "abcabcababcab***x"},
+		{"start twice in a row", "abcababcab.KEY.123456", "abcababcab***"},
+		{"partial key at the end", "x" + key[:len(key)-1], "x" + key[:len(key)-1]},
+		{"partial key then other", key[:10] + "!" + key, key[:10] + "!abcab***"},
+		{"one character short", key[:len(key)-1] + "7", key[:len(key)-1] + "7"},
+	} {
+		for _, sizes := range [][]int{nil, {1}, {2}, {3, 1}, {7}, {len(key) - 1}, {len(key)}, {len(key) + 1}} {
+			if got := redactString(t, r, tc.in, sizes...); got != tc.want {
+				t.Errorf("%s, reads of %v: got %q, want %q", tc.name, sizes, got, tc.want)
+			}
+		}
+	}
+}
+
+// TestRedactorEveryBoundary: the key split at every offset of a read
+// boundary, with text before and after, is masked.
+func TestRedactorEveryBoundary(t *testing.T) {
+	key := "rjGUOabcdefghijklmnopqr.stuv.0123456789"
+	r := newRedactor([]byte(key), []byte("rjGUO***"), 0)
+	in := "before " + key + " between " + key + " after"
+	want := "before rjGUO*** between rjGUO*** after"
+	for first := 0; first <= len(in); first++ {
+		if got := redactString(t, r, in, first, len(in)); got != want {
+			t.Fatalf("first read of %d: got %q", first, got)
+		}
+	}
+}
+
+// TestRedactorHoldsOnlyAPossibleStart: after a read, everything is
+// written except a tail that could begin the key (a prompt is shown at once).
+func TestRedactorHoldsOnlyAPossibleStart(t *testing.T) {
+	key := "rjGUOabcdefghijklmnop"
+	r := newRedactor([]byte(key), []byte("rjGUO***"), 0)
+	for _, tc := range []struct{ read, written string }{
+		{"name? ", "name? "},
+		{"name? r", "name? "},
+		{"x rjGUOab", "x "},
+		{"rjGUOabcdefghijklmnopq", "rjGUO***q"},
+		{"rjGrjGUO", "rjG"},
+		{"rjGUOabcdefghijklmnoX", "rjGUOabcdefghijklmnoX"},
+	} {
+		var w writes
+		p := &probe{first: []byte(tc.read), w: &w}
+		if err := r.Copy(&w, p); err != nil {
+			t.Fatal(err)
+		}
+		if p.seen != tc.written {
+			t.Errorf("after a read of %q: written %q, want %q", tc.read, p.seen, tc.written)
+		}
+		if w.String() != strings.ReplaceAll(tc.read, key, "rjGUO***") {
+			t.Errorf("%q: at the end %q", tc.read, w.String())
+		}
+	}
+}
+
+// probe returns first in one read; on the next it records what was
+// written by then, and ends.
+type probe struct {
+	first []byte
+	w     *writes
+	seen  string
+	done  bool
+}
+
+func (p *probe) Read(b []byte) (int, error) {
+	if !p.done {
+		p.done = true
+		return copy(b, p.first), nil
+	}
+	p.seen = p.w.String()
+	return 0, io.EOF
+}
+
+func TestRedactorWriteError(t *testing.T) {
+	r := NewRedactor(keyring.NewSecret("rjGUOabcdefghijklmnop"))
+	boom := errors.New("closed")
+	err := r.Copy(failWriter{boom}, strings.NewReader("some output\n"))
+	if !errors.Is(err, boom) {
+		t.Fatalf("Copy = %v, want the write error", err)
+	}
+}
+
+type failWriter struct{ err error }
+
+func (f failWriter) Write([]byte) (int, error) { return 0, f.err }
+
+func TestNewRedactorMask(t *testing.T) {
+	r := NewRedactor(keyring.NewSecret("rjGUOabcdefghijklmnop"))
+	if got := redactString(t, r, "k=rjGUOabcdefghijklmnop;"); got != "k=rjGUO***;" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// FuzzRedactor: for any key, input and chunking (and a small buffer, so the
+// held tail moves), the stream is what bytes.ReplaceAll makes of the whole.
+func FuzzRedactor(f *testing.F) {
+	f.Add([]byte("abcab"), []byte("xxabcabcabyyabcab"), []byte{1, 2, 3}, uint8(0))
+	f.Add([]byte("aaa"), []byte("aaaaaaa"), []byte{2}, uint8(1))
+	f.Add([]byte("rjGUO.key"), []byte("rjGUO.ke rjGUO.key"), []byte{0, 5}, uint8(3))
+	f.Fuzz(func(t *testing.T, key, data, sizes []byte, buf uint8) {
+		if len(key) == 0 {
+			return
+		}
+		mask := []byte("<" + string(key[:min(len(key), 5)]) + "***>")
+		r := newRedactor(key, mask, int(buf))
+		ints := make([]int, len(sizes))
+		for i, s := range sizes {
+			ints[i] = int(s)
+		}
+		var w writes
+		if err := r.Copy(&w, &chunks{data: data, sizes: ints}); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := w.String(), string(bytes.ReplaceAll(data, key, mask)); got != want {
+			t.Fatalf("key %q in %q, reads of %v: got %q, want %q", key, data, sizes, got, want)
+		}
+	})
+}
