@@ -190,6 +190,10 @@ func runExec(c *cli.Context) error {
 			return usageErr("--env-var %s would be overwritten by vault", n)
 		}
 	}
+	redact, err := redactWanted(nil, e.getenv("TOLOKA_VAULT_REDACT"))
+	if err != nil {
+		return err
+	}
 	v := cfg.vault()
 	snap, err := v.List()
 	if err != nil {
@@ -229,6 +233,9 @@ func runExec(c *cli.Context) error {
 		return fmt.Errorf("%w; %s was not run", err, argv[0]) // hint() says what to do
 	}
 	envv := childEnv(e.environ(), vars, key.Reveal(), en.Env, label)
+	if redact {
+		return runRedacted(e, vault.NewRedactor(key), path, argv, envv)
+	}
 	return execve(e, path, argv, envv)
 }
 

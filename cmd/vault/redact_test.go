@@ -1,0 +1,188 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/toloka-vault/vault/vault"
+)
+
+// child is `vault exec main --redact -- sh -c SCRIPT` with pipes on all
+// three streams.
+type child struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	raw    io.ReadCloser // vault's stdout
+	out    *bufio.Reader // reading raw
+	stderr strings.Builder
+	key    string
+}
+
+// startRedacted starts the child. The timeout only keeps a broken build
+// from hanging the suite.
+func startRedacted(t *testing.T, script string) *child {
+	t.Helper()
+	sb := newSandbox(t, vault.BackendFile)
+	c := &child{key: testKey("REDACT", 1)}
+	sb.add("main", c.key)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	c.cmd = exec.CommandContext(ctx, os.Args[0], "exec", "main", "--", "sh", "-c", script)
+	c.cmd.Env = withEnv(sb.env, "VAULT_TEST_MAIN=1", "TOLOKA_VAULT_REDACT=1")
+	c.cmd.Stderr = &c.stderr
+	// A session of its own: no terminal, whoever runs the tests.
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	var err error
+	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if c.raw, err = c.cmd.StdoutPipe(); err != nil {
+		t.Fatal(err)
+	}
+	c.out = bufio.NewReader(c.raw)
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// mask is the key as vault shows it.
+func (c *child) mask() string { return c.key[:5] + "***" }
+
+func nextLine(t *testing.T, r *bufio.Reader) string {
+	t.Helper()
+	line, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("after %q: %v", line, err)
+	}
+	return line
+}
+
+// exitOf is the exit status of a process that ended normally (-1 when a
+// signal ended it).
+func exitOf(t *testing.T, cmd *exec.Cmd, err error) int {
+	t.Helper()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		return -1
+	}
+	return ws.ExitStatus()
+}
+
+// TestRedactSignalReachesChild: a signal sent to vault reaches the child,
+// and vault exits with the child's status: its own (a trap), or 128+N when
+// signal N ended it.
+func TestRedactSignalReachesChild(t *testing.T) {
+	for _, tc := range []struct {
+		sig    syscall.Signal
+		script string
+		want   int
+	}{
+		{syscall.SIGTERM, `trap 'echo "term $TOLOKA_API_KEY"; exit 9' TERM; echo ready; while :; do sleep 1 & wait $!; done`, 9},
+		{syscall.SIGTERM, `echo ready; exec sleep 60`, 143},
+		{syscall.SIGINT, `trap 'exit 5' INT; echo ready; while :; do sleep 1 & wait $!; done`, 5},
+		{syscall.SIGHUP, `echo ready; exec sleep 60`, 129},
+		{syscall.SIGQUIT, `echo ready; exec sleep 60`, 131},
+	} {
+		c := startRedacted(t, tc.script)
+		if line := nextLine(t, c.out); line != "ready\n" {
+			t.Fatalf("first line %q", line)
+		}
+		if err := c.cmd.Process.Signal(tc.sig); err != nil {
+			t.Fatal(err)
+		}
+		rest, _ := io.ReadAll(c.out)
+		err := c.cmd.Wait()
+		if got := exitOf(t, c.cmd, err); got != tc.want {
+			t.Fatalf("%v, %s: vault exited %d (%v), want %d; stderr: %s", tc.sig, tc.script, got, c.cmd.ProcessState, tc.want, c.stderr.String())
+		}
+		if tc.want == 9 && string(rest) != "term "+c.mask()+"\n" {
+			t.Fatalf("after TERM the child wrote %q", rest)
+		}
+	}
+}
+
+// TestRedactPromptShownAtOnce: a prompt without a newline reaches vault's
+// stdout before the child gets its answer on stdin.
+func TestRedactPromptShownAtOnce(t *testing.T) {
+	c := startRedacted(t, `printf 'name? '; read name; echo "hello $name $TOLOKA_API_KEY"`)
+	prompt := make([]byte, len("name? "))
+	if _, err := io.ReadFull(c.out, prompt); err != nil || string(prompt) != "name? " {
+		t.Fatalf("prompt %q, %v", prompt, err)
+	}
+	if _, err := io.WriteString(c.stdin, "bob\n"); err != nil {
+		t.Fatal(err)
+	}
+	c.stdin.Close()
+	if line := nextLine(t, c.out); line != "hello bob "+c.mask()+"\n" {
+		t.Fatalf("got %q", line)
+	}
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("%v; stderr: %s", err, c.stderr.String())
+	}
+}
+
+// TestRedactClosedStdout: when vault's reader goes away (`| head -1`),
+// vault is not killed by SIGPIPE; the child gets it on its next write, and
+// vault exits with the child's status, 128+SIGPIPE, saying nothing.
+func TestRedactClosedStdout(t *testing.T) {
+	c := startRedacted(t, `while :; do echo "$TOLOKA_API_KEY"; done`)
+	if line := nextLine(t, c.out); line != c.mask()+"\n" {
+		t.Fatalf("first line %q", line)
+	}
+	c.raw.Close()
+	err := c.cmd.Wait()
+	if got := exitOf(t, c.cmd, err); got != 128+int(syscall.SIGPIPE) {
+		t.Fatalf("vault: %v, want exit %d", c.cmd.ProcessState, 128+int(syscall.SIGPIPE))
+	}
+	if c.stderr.Len() != 0 {
+		t.Fatalf("stderr: %q", c.stderr.String())
+	}
+}
+
+// TestRedactOnTerminal: on a terminal, Ctrl-C reaches the child (from the
+// terminal itself: vault, in the same foreground group, does not send a
+// second one, though the kernel may merge two anyway), and the child reads
+// the terminal.
+func TestRedactOnTerminal(t *testing.T) {
+	dir := t.TempDir()
+	env := fileEnv(dir)
+	add := exec.Command(os.Args[0], "add", "main", "--no-verify")
+	add.Env = append(os.Environ(), append(env, "VAULT_TEST_MAIN=1", "TOLOKA_VAULT_DIR="+dir)...)
+	add.Stdin = strings.NewReader(ptyKey + "\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("add: %v %s", err, out)
+	}
+	p := openPTY(t)
+	cmd := startOnPTY(t, p, dir, append(env, "TOLOKA_VAULT_REDACT=1"), "exec", "main", "--", "sh", "-c",
+		`n=0; trap 'n=$((n+1)); echo "INT $n"' INT; echo ready; while [ "$line" != go ]; do read line; done; echo "count $n $TOLOKA_API_KEY"`)
+	p.waitFor(t, "ready")
+	if _, err := p.master.Write([]byte("\x03")); err != nil {
+		t.Fatal(err)
+	}
+	p.waitFor(t, "INT 1")
+	if _, err := p.master.Write([]byte("go\r")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v; screen:\n%s", err, p.screen())
+	}
+	p.waitFor(t, "count")
+	if s := p.screen(); !strings.Contains(s, "count 1 PTYSE***") || strings.Contains(s, "INT 2") {
+		t.Fatalf("want one INT and the key masked; screen:\n%s", s)
+	}
+}

@@ -1,0 +1,54 @@
+//go:build unix
+
+package main
+
+import (
+	"errors"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// caught are the signals exec --redact handles while the child runs: the
+// four it passes on, and SIGPIPE, so that a closed stdout is a write error
+// and not vault's death.
+var caught = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGPIPE}
+
+// relay passes signals on to the child. Ctrl-C and Ctrl-\ on the terminal
+// reach the whole foreground process group, the child included; those are
+// not sent a second time.
+func relay(p *os.Process, sig <-chan os.Signal) {
+	for s := range sig {
+		if s == syscall.SIGPIPE || (s == syscall.SIGINT || s == syscall.SIGQUIT) && inForeground() {
+			continue
+		}
+		_ = p.Signal(s)
+	}
+}
+
+// inForeground reports whether vault is in its terminal's foreground
+// process group.
+func inForeground() bool {
+	tty, err := os.Open("/dev/tty")
+	if err != nil {
+		return false
+	}
+	defer tty.Close()
+	pgrp, err := unix.IoctlGetInt(int(tty.Fd()), unix.TIOCGPGRP)
+	return err == nil && pgrp == unix.Getpgrp()
+}
+
+// childStatus is the child's exit status, or 128+N when signal N ended it.
+func childStatus(ps *os.ProcessState, err error) error {
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok {
+		if ws.Signaled() {
+			return silent{code: 128 + int(ws.Signal())}
+		}
+		return silent{code: ws.ExitStatus()}
+	}
+	if err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return &exitError{code: exitFailure, err: err}
+	}
+	return silent{code: ps.ExitCode()}
+}

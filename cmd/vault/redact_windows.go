@@ -1,0 +1,23 @@
+//go:build windows
+
+package main
+
+import (
+	"os"
+)
+
+// caught: the console delivers Ctrl-C to the child too; vault only waits.
+var caught = []os.Signal{os.Interrupt}
+
+func relay(_ *os.Process, sig <-chan os.Signal) {
+	for range sig {
+	}
+}
+
+// childStatus is the child's exact exit status.
+func childStatus(ps *os.ProcessState, err error) error {
+	if ps == nil {
+		return &exitError{code: exitFailure, err: err}
+	}
+	return silent{code: ps.ExitCode()}
+}
