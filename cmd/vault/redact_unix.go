@@ -35,8 +35,12 @@ func inForeground() bool {
 		return false
 	}
 	defer tty.Close()
-	pgrp, err := unix.IoctlGetInt(int(tty.Fd()), unix.TIOCGPGRP)
-	return err == nil && pgrp == unix.Getpgrp()
+	fg, err := unix.IoctlGetInt(int(tty.Fd()), unix.TIOCGPGRP)
+	if err != nil {
+		return false
+	}
+	own, err := unix.Getpgid(0)
+	return err == nil && fg == own
 }
 
 // childStatus is the child's exit status, or 128+N when signal N ended it.
