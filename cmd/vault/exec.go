@@ -23,18 +23,22 @@ func execCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "exec",
 		Usage:     "run a command with a key in its environment",
-		UsageText: "vault exec [LABEL] [--env-var NAME]... [--] [COMMAND [ARG...]]",
+		UsageText: "vault exec [LABEL] [--env-var NAME]... [--redact] [--] [COMMAND [ARG...]]",
 		Description: "Runs COMMAND (default $SHELL) with the key in TOLOKA_API_KEY (or in each\n" +
 			"--env-var NAME instead), TOLOKA_ENV and TOLOKA_VAULT_LABEL; other Toloka key\n" +
 			"variables are removed. Without --, the first argument is LABEL and the rest\n" +
 			"is COMMAND, untouched. On Unix vault replaces itself with COMMAND, so its\n" +
-			"exit status and signals are COMMAND's own.\n\n" +
+			"exit status and signals are COMMAND's own. With --redact (or\n" +
+			"TOLOKA_VAULT_REDACT=1) vault stays COMMAND's parent and writes the key as\n" +
+			"its prefix (rjGUO***) wherever COMMAND's output shows it: a net for\n" +
+			"accidents, not a boundary.\n\n" +
 			"Examples:\n" +
 			"  vault exec main -- python pipeline.py\n" +
 			"  vault exec -- python pipeline.py          # the default key\n" +
 			"  vault exec ci --env-var TOLOKA_TOKEN -- pytest",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "env-var", Usage: "put the key in the variable `NAME` instead of TOLOKA_API_KEY (repeatable)"},
+			&cli.BoolFlag{Name: "redact", Usage: "mask the key in COMMAND's output (--redact=false: off)"},
 		},
 		SkipFlagParsing: true,
 		Action:          runExec,
@@ -54,6 +58,8 @@ type execArgs struct {
 	// globals are --dir and --backend given among exec's own arguments,
 	// as name, value pairs.
 	globals []string
+	// redact is --redact or --redact=BOOL; nil when not given.
+	redact *bool
 }
 
 // parseExecArgs reads exec's arguments: flags and at most one LABEL, then
@@ -123,6 +129,10 @@ func hasSeparator(args []string) (bool, error) {
 func execFlag(a *execArgs, args []string, i int) (int, error) {
 	s := args[i]
 	switch {
+	case s == "--redact" || s == "-redact" || strings.HasPrefix(s, "--redact=") || strings.HasPrefix(s, "-redact="):
+		on, err := redactFlag(s)
+		a.redact = on
+		return 1, err
 	case s == "-h" || s == "--help":
 		a.help = true
 		return 1, nil
@@ -190,7 +200,7 @@ func runExec(c *cli.Context) error {
 			return usageErr("--env-var %s would be overwritten by vault", n)
 		}
 	}
-	redact, err := redactWanted(nil, e.getenv("TOLOKA_VAULT_REDACT"))
+	redact, err := redactWanted(a.redact, e.getenv("TOLOKA_VAULT_REDACT"))
 	if err != nil {
 		return err
 	}

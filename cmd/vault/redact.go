@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/toloka-vault/vault/vault"
@@ -65,6 +66,18 @@ func runRedacted(e *env, r *vault.Redactor, path string, argv, envv []string) er
 	werr := cmd.Wait()
 	wg.Wait()
 	return childStatus(cmd.ProcessState, werr)
+}
+
+// redactFlag reads --redact or --redact=BOOL.
+func redactFlag(arg string) (*bool, error) {
+	on := true
+	if _, v, ok := strings.Cut(arg, "="); ok {
+		var err error
+		if on, err = strconv.ParseBool(v); err != nil {
+			return nil, usageErr("%s: want --redact, --redact=true or --redact=false", arg)
+		}
+	}
+	return &on, nil
 }
 
 // redactWanted decides whether exec masks the key: the flag, else
