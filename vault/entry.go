@@ -54,6 +54,9 @@ type Entry struct {
 	Status      Status     `json:"status"`
 	Error       string     `json:"error,omitempty"`
 	Account     *Account   `json:"account,omitempty"`
+	// Length of the key, so that scan finds its text without the
+	// keychain; 0 in entries written before it was kept.
+	Length int `json:"length,omitempty"`
 	// Pending is set while a write that spans the index and a backend is
 	// under way, so that a crash between the two steps can be found.
 	Pending *Pending `json:"pending,omitempty"`

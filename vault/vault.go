@@ -122,6 +122,7 @@ func (v *Vault) newEntry(label string, k NewKey, added time.Time) *Entry {
 		Env:         k.Env,
 		Prefix:      Prefix(k.Secret),
 		Fingerprint: Fingerprint(k.Secret),
+		Length:      len(k.Secret.Reveal()),
 		Scheme:      k.Scheme,
 		Backend:     k.Backend,
 		AddedAt:     added,

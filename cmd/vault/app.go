@@ -136,6 +136,7 @@ func commands() []*cli.Command {
 		exportCommand(),
 		importCommand(),
 		doctorCommand(),
+		scanCommand(),
 		completionCommand(),
 		completeLabelsCommand(),
 	}

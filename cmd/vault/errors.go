@@ -17,6 +17,7 @@ const (
 	exitUsage       = 2   // usage or invalid input
 	exitRejected    = 3   // Toloka rejected a key
 	exitNoAnswer    = 4   // Toloka gave no answer
+	exitKeysFound   = 5   // scan: keys still lying in files
 	exitCannotExec  = 126 // exec found COMMAND but could not run it
 	exitNotFound    = 127 // exec could not find COMMAND
 	exitInterrupted = 130 // Ctrl-C at a prompt

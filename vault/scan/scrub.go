@@ -1,0 +1,127 @@
+package scan
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// ErrChanged means a file changed after the scan read it; Scrub leaves
+// such a file alone.
+var ErrChanged = errors.New("changed since it was scanned; left as it is")
+
+// Replacement replaces the bytes [Start, End) of a file by Text.
+type Replacement struct {
+	Start, End int
+	Text       string
+}
+
+// Scrub rewrites f with the replacements: a temporary file in the same
+// directory, synced and renamed over it, with its mode. Nothing is written
+// when the file is no longer as the scan read it, and no copy of the
+// original is kept.
+func Scrub(f *File, reps []Replacement) error { return scrub(f, reps, nil) }
+
+// scrub is Scrub with a hook called just before the rename (tests race it).
+func scrub(f *File, reps []Replacement, beforeRename func()) error {
+	// A history file may be a link (dotfiles): rewrite what it points to.
+	path, err := filepath.EvalSymlinks(f.Path)
+	if err != nil {
+		return err
+	}
+	data, err := unchanged(f, path)
+	if err != nil {
+		return err
+	}
+	out, err := replaced(data, reps)
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.Path, err)
+	}
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	tmp, err := os.CreateTemp(dir, "."+base+".vault-scrub-*")
+	if err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	mode := f.Info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+	if err := tmp.Chmod(mode); err != nil {
+		return err
+	}
+	if _, err := tmp.Write(out); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if beforeRename != nil {
+		beforeRename()
+	}
+	if _, err := unchanged(f, path); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	done = true
+	syncDir(dir)
+	return nil
+}
+
+// unchanged reads path and checks that it is the file the scan read.
+func unchanged(f *File, path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !os.SameFile(fi, f.Info) || fi.Size() != f.Info.Size() || !fi.ModTime().Equal(f.Info.ModTime()) {
+		return nil, fmt.Errorf("%s: %w", f.Path, ErrChanged)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if sha256.Sum256(data) != f.Sum {
+		return nil, fmt.Errorf("%s: %w", f.Path, ErrChanged)
+	}
+	return data, nil
+}
+
+func replaced(data []byte, reps []Replacement) ([]byte, error) {
+	reps = slices.Clone(reps)
+	slices.SortFunc(reps, func(a, b Replacement) int { return a.Start - b.Start })
+	var out bytes.Buffer
+	out.Grow(len(data))
+	at := 0
+	for _, r := range reps {
+		if r.Start < at || r.End < r.Start || r.End > len(data) {
+			return nil, errors.New("replacements overlap or lie outside the file")
+		}
+		out.Write(data[at:r.Start])
+		out.WriteString(r.Text)
+		at = r.End
+	}
+	out.Write(data[at:])
+	return out.Bytes(), nil
+}
+
+// syncDir makes the rename durable where directories can be synced.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}

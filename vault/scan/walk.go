@@ -1,0 +1,298 @@
+package scan
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Skip rules (SPEC: vault scan).
+const (
+	// MaxSize: larger files are skipped.
+	MaxSize = 16 << 20
+	// sniffLen: a NUL byte this close to the start marks a binary file.
+	sniffLen = 8 << 10
+)
+
+// skipDirs are never entered.
+var skipDirs = map[string]bool{".git": true, "node_modules": true, "__pycache__": true}
+
+// ErrNoPath means a PATH given to scan does not exist.
+var ErrNoPath = errors.New("no such file or directory")
+
+// Options says what to scan.
+type Options struct {
+	// Paths are walked recursively without following symbolic links (a
+	// PATH that is itself a link is followed: it was named).
+	Paths []string
+	// Extra are files scanned when they exist (shell history).
+	Extra []string
+	// Exclude globs: one without a slash is matched against each base
+	// name, one with a slash against the path below its PATH.
+	Exclude []string
+	Known   []Known
+	// Workers reading files at once; 0 means 2.
+	Workers int
+}
+
+// Finding is one occurrence of a key in a file.
+type Finding struct {
+	Path string
+	Match
+	// Secret is the key's text, kept in memory for --verify and --import
+	// only when the key is not in the vault.
+	Secret []byte
+}
+
+// File is a file with findings, as it was read: Scrub rewrites it only if
+// it is still so.
+type File struct {
+	Path string
+	Info os.FileInfo
+	Sum  [32]byte
+}
+
+// Result is what a scan found.
+type Result struct {
+	Findings []Finding // by path, then position
+	Files    map[string]*File
+	Scanned  int
+	// Errors are the files and directories that could not be read.
+	Errors []error
+}
+
+// Scan walks the paths and reports the keys lying in their files.
+func Scan(ctx context.Context, o Options) (*Result, error) {
+	for _, p := range o.Paths {
+		if _, err := os.Stat(p); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("%s: %w", p, ErrNoPath)
+			}
+			return nil, err
+		}
+	}
+	for _, g := range o.Exclude {
+		if _, err := filepath.Match(g, ""); err != nil {
+			return nil, fmt.Errorf("--exclude %q: %w", g, err)
+		}
+	}
+	workers := o.Workers
+	if workers <= 0 {
+		workers = 2
+	}
+	m := NewMatcher(o.Known)
+	res := &Result{Files: map[string]*File{}}
+	var mu sync.Mutex
+	paths := make(chan string, 64)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := reader{m: m}
+			for p := range paths {
+				found, f, err := r.file(p)
+				mu.Lock()
+				switch {
+				case err != nil:
+					res.Errors = append(res.Errors, err)
+				case f != nil:
+					res.Findings = append(res.Findings, found...)
+					res.Files[p] = f
+				}
+				if err == nil {
+					res.Scanned++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	walkErrs := walk(ctx, o, paths)
+	close(paths)
+	wg.Wait()
+	res.Errors = append(res.Errors, walkErrs...)
+	sortFindings(res.Findings)
+	return res, ctx.Err()
+}
+
+// walk sends every regular file to scan, in lexical order per directory.
+func walk(ctx context.Context, o Options, out chan<- string) (errs []error) {
+	seen := map[string]bool{}
+	send := func(p string) {
+		if !seen[p] {
+			seen[p] = true
+			out <- p
+		}
+	}
+	for _, root := range o.Paths {
+		fi, err := os.Stat(root)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !fi.IsDir() {
+			if fi.Mode().IsRegular() {
+				send(root)
+			}
+			continue
+		}
+		// A root that is a link to a directory: walk what it points to.
+		start := root
+		if lfi, err := os.Lstat(root); err == nil && lfi.Mode()&fs.ModeSymlink != 0 {
+			start = root + string(filepath.Separator)
+		}
+		err = filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err != nil {
+				errs = append(errs, err)
+				return nil
+			}
+			if p == start {
+				return nil
+			}
+			if excluded(o.Exclude, start, p, d.Name()) {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			switch {
+			case d.IsDir():
+				if skipDirs[d.Name()] {
+					return filepath.SkipDir
+				}
+			case d.Type().IsRegular():
+				send(p)
+			}
+			// Symbolic links, devices, pipes and sockets are not read.
+			return nil
+		})
+		if err != nil {
+			return append(errs, err)
+		}
+	}
+	for _, p := range o.Extra {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			send(p)
+		}
+	}
+	return errs
+}
+
+func excluded(globs []string, root, p, name string) bool {
+	var rel string
+	for _, g := range globs {
+		if !strings.Contains(g, "/") {
+			if ok, _ := filepath.Match(g, name); ok {
+				return true
+			}
+			continue
+		}
+		if rel == "" {
+			r, err := filepath.Rel(root, p)
+			if err != nil {
+				continue
+			}
+			rel = filepath.ToSlash(r)
+		}
+		if ok, _ := filepath.Match(strings.TrimPrefix(g, "./"), rel); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// reader reads files with one buffer it reuses.
+type reader struct {
+	m   *Matcher
+	buf []byte
+}
+
+// file scans one file: its findings and, if there are any, its state.
+func (r *reader) file(p string) ([]Finding, *File, error) {
+	fh, err := os.Open(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > MaxSize {
+		return nil, nil, nil
+	}
+	data, err := r.read(fh, fi.Size())
+	if err != nil || data == nil {
+		return nil, nil, err
+	}
+	return r.find(p, fi, data)
+}
+
+// read reads fh into the buffer; nil for a file over the size limit or a
+// binary one.
+func (r *reader) read(fh *os.File, size int64) ([]byte, error) {
+	if need := int(size) + 1; cap(r.buf) < need { // one more byte tells that the file grew
+		r.buf = make([]byte, max(need, 64<<10))
+	}
+	buf := r.buf[:cap(r.buf)]
+	n := 0
+	for {
+		if n == len(buf) {
+			if n > MaxSize {
+				return nil, nil
+			}
+			nb := make([]byte, 2*n)
+			copy(nb, buf)
+			r.buf, buf = nb, nb
+		}
+		k, err := fh.Read(buf[n:])
+		n += k
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if n > MaxSize || bytes.IndexByte(buf[:min(n, sniffLen)], 0) >= 0 {
+		return nil, nil
+	}
+	return buf[:n], nil
+}
+
+// find runs the matcher over the data of file p.
+func (r *reader) find(p string, fi os.FileInfo, data []byte) ([]Finding, *File, error) {
+	var out []Finding
+	r.m.Find(data, func(m Match) {
+		f := Finding{Path: p, Match: m}
+		if m.Known == nil {
+			f.Secret = bytes.Clone(data[m.Start:m.End])
+		}
+		out = append(out, f)
+	})
+	if out == nil {
+		return nil, nil, nil
+	}
+	return out, &File{Path: p, Info: fi, Sum: sha256.Sum256(data)}, nil
+}
+
+func sortFindings(fs []Finding) {
+	slices.SortFunc(fs, func(a, b Finding) int {
+		if c := strings.Compare(a.Path, b.Path); c != 0 {
+			return c
+		}
+		return a.Start - b.Start
+	})
+}
