@@ -1,0 +1,92 @@
+package scan
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// scanOne scans dir with one stored key and returns its findings' file.
+func scanOne(t *testing.T, dir string) (*Result, *File) {
+	t.Helper()
+	res, err := Scan(context.Background(), Options{Paths: []string{dir}, Known: []Known{known("odd", odd, true)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Findings) != 1 {
+		t.Fatalf("findings: %+v", res.Findings)
+	}
+	return res, res.Files[res.Findings[0].Path]
+}
+
+func reps(res *Result) []Replacement {
+	var out []Replacement
+	for _, f := range res.Findings {
+		out = append(out, Replacement{Start: f.Start, End: f.End, Text: "vault:" + f.Known.Label})
+	}
+	return out
+}
+
+func TestScrubKeepsMode(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, ".env")
+	if err := os.WriteFile(p, []byte("A=1\nKEY="+odd+"\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	res, f := scanOne(t, dir)
+	if err := Scrub(f, reps(res)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(p)
+	if string(got) != "A=1\nKEY=vault:odd\n" {
+		t.Errorf("scrubbed file: %q", got)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, want 0640", fi.Mode().Perm())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("left in the directory: %v", ents)
+	}
+}
+
+// A writer that changes the file between the scan and the rename wins: the
+// file is left with its text, and no temporary file stays behind.
+func TestScrubRacingWriter(t *testing.T) {
+	for _, when := range []string{"before the rewrite", "before the rename"} {
+		t.Run(when, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "notes.txt")
+			if err := os.WriteFile(p, []byte("KEY="+odd+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			res, f := scanOne(t, dir)
+			const theirs = "KEY=" + odd + "\nmore from the writer\n"
+			write := func() {
+				if err := os.WriteFile(p, []byte(theirs), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var err error
+			if when == "before the rewrite" {
+				write()
+				err = scrub(f, reps(res), nil)
+			} else {
+				err = scrub(f, reps(res), write)
+			}
+			if !errors.Is(err, ErrChanged) {
+				t.Fatalf("scrub: %v, want ErrChanged", err)
+			}
+			if got, _ := os.ReadFile(p); string(got) != theirs {
+				t.Errorf("file now %q, want the writer's", got)
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+				t.Errorf("left in the directory: %v", ents)
+			}
+		})
+	}
+}
