@@ -127,7 +127,7 @@ func runScan(c *cli.Context) error {
 			left++
 		}
 	}
-	scanSummary(e, res, keys, left, c.Bool("scrub"))
+	scanSummary(e, res, keys, left, c.Bool("import"), c.Bool("scrub"))
 	if failed != nil {
 		return failed
 	}
@@ -223,9 +223,9 @@ func importKeys(c *cli.Context, cfg *config, v *vault.Vault, tol *toloka, order 
 	out := e
 	if c.Bool("json") {
 		// stdout is for the JSON.
-		copy := *e
-		copy.stdout = e.stderr
-		out = &copy
+		quiet := *e
+		quiet.stdout = e.stderr
+		out = &quiet
 	}
 	tried, rejected := 0, 0
 	for _, k := range order {
@@ -412,7 +412,7 @@ func scanTable(e *env, found []scan.Finding, keys map[string]*scanKey, scrubbed 
 }
 
 // scanSummary says on stderr what was found and what to do next.
-func scanSummary(e *env, res *scan.Result, keys map[string]*scanKey, left int, scrub bool) {
+func scanSummary(e *env, res *scan.Result, keys map[string]*scanKey, left int, imported, scrub bool) {
 	switch {
 	case len(res.Findings) == 0:
 		fmt.Fprintf(e.stderr, "no Toloka key found (%s scanned)\n", count(res.Scanned, "file"))
@@ -430,9 +430,9 @@ func scanSummary(e *env, res *scan.Result, keys map[string]*scanKey, left int, s
 	fmt.Fprintf(e.stderr, "found %s (%s) in %s of %d scanned; %d not in the vault\n",
 		count(len(keys), "key"), count(len(res.Findings), "occurrence"), count(len(res.Files), "file"), res.Scanned, outside)
 	switch {
-	case outside > 0:
+	case outside > 0 && !imported:
 		fmt.Fprintln(e.stderr, "hint: `vault scan --import --scrub` moves them into the vault and leaves vault:LABEL in their place")
-	case !scrub:
+	case outside < len(keys) && !scrub:
 		fmt.Fprintln(e.stderr, "hint: `vault scan --scrub` replaces them by vault:LABEL")
 	}
 }
