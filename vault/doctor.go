@@ -308,6 +308,31 @@ func (v *Vault) checkEntry(ctx context.Context, r *Report, idx *indexState, e *E
 		f.Hint = keyring.Hint(err)
 	case Fingerprint(sec) != e.Fingerprint:
 		v.mismatch(f, e, sec)
+	case e.Length == 0:
+		v.noLength(f, e, len(sec.Reveal()))
+	}
+}
+
+// noLength makes f the finding of an entry written before the index kept
+// the key's length (which lets scan find its text): fixed by recording it.
+func (v *Vault) noLength(f *Finding, e *Entry, n int) {
+	f.Problem = "the index does not know the key's length: `vault scan` finds it by its shape only"
+	f.Warning = true
+	f.Fixable = true
+	f.Fix = fmt.Sprintf("recording the length of %s's key", e.Label)
+	label, fp := e.Label, e.Fingerprint
+	f.repair = func(context.Context) error {
+		return v.update(func(t *tx) error {
+			cur, err := t.get(label)
+			if err != nil {
+				return err
+			}
+			if cur == nil || cur.Fingerprint != fp || cur.Pending != nil {
+				return fmt.Errorf("entry %s %w", label, errChanged)
+			}
+			cur.Length = n
+			return t.put(cur)
+		})
 	}
 }
 

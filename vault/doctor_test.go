@@ -535,3 +535,40 @@ func TestDoctorTempFiles(t *testing.T) {
 		t.Fatal("a write in progress lost its temporary file")
 	}
 }
+
+// An entry written before the index kept the key's length: a warning that
+// --fix mends by recording it, after which scan can find the key's text.
+func TestDoctorRecordsKeyLength(t *testing.T) {
+	fx := newDoctorFixture(t)
+	fx.add(t, "main", docKeyMain)
+	if err := fx.v.update(func(tx *tx) error {
+		e, err := tx.get("main")
+		if err != nil {
+			return err
+		}
+		e.Length = 0
+		return tx.put(e)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := fx.doctor(t, false)
+	f := mustFindCheck(t, r, KindEntry, "main")
+	if !r.Healthy() || !f.Warning || !f.Fixable || !strings.Contains(f.Problem, "length") {
+		t.Fatalf("old entry: %s", dumpReport(r))
+	}
+	r, _ = fx.doctor(t, true)
+	if f := mustFindCheck(t, r, KindEntry, "main"); !f.Fixed {
+		t.Fatalf("not fixed: %s", dumpReport(r))
+	}
+	snap, err := fx.v.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snap.Find("main").Length; got != len(docKeyMain) {
+		t.Errorf("length after --fix: %d, want %d", got, len(docKeyMain))
+	}
+	r, _ = fx.doctor(t, false)
+	if f := mustFindCheck(t, r, KindEntry, "main"); f.Problem != "" {
+		t.Errorf("after --fix: %s", dumpReport(r))
+	}
+}
