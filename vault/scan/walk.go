@@ -219,36 +219,15 @@ type reader struct {
 	buf []byte
 }
 
-// file scans one file: its findings and, if there are any, its state.
-func (r *reader) file(p string) ([]Finding, *File, error) {
-	fh, err := os.Open(p)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer fh.Close()
-	fi, err := fh.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	if !fi.Mode().IsRegular() || fi.Size() > MaxSize {
-		return nil, nil, nil
-	}
-	data, err := r.read(fh, fi.Size())
-	if err != nil || data == nil {
-		return nil, nil, err
-	}
-	return r.find(p, fi, data)
-}
-
-// read reads fh into the buffer; nil for a file over the size limit or a
-// binary one.
-func (r *reader) read(fh *os.File, size int64) ([]byte, error) {
-	if need := int(size) + 1; cap(r.buf) < need { // one more byte tells that the file grew
+// read reads one file into the buffer: nil for a file over the size limit
+// or a binary one. size is what fstat said; the file may have changed since.
+func (r *reader) read(f io.Reader, size int64) ([]byte, error) {
+	if need := int(size) + 1; cap(r.buf) < need {
 		r.buf = make([]byte, max(need, 64<<10))
 	}
 	buf := r.buf[:cap(r.buf)]
 	n := 0
-	for {
+	for size == 0 || int64(n) < size {
 		if n == len(buf) {
 			if n > MaxSize {
 				return nil, nil
@@ -257,9 +236,9 @@ func (r *reader) read(fh *os.File, size int64) ([]byte, error) {
 			copy(nb, buf)
 			r.buf, buf = nb, nb
 		}
-		k, err := fh.Read(buf[n:])
+		k, err := f.Read(buf[n:])
 		n += k
-		if err == io.EOF {
+		if err == io.EOF || k == 0 && err == nil {
 			break
 		}
 		if err != nil {
@@ -272,8 +251,23 @@ func (r *reader) read(fh *os.File, size int64) ([]byte, error) {
 	return buf[:n], nil
 }
 
+// scanned returns the findings of data and, when there are any, the
+// file's state for Scrub: its stat is taken after the read, so a change in
+// between shows as a content that is not the one hashed.
+func (r *reader) scanned(p string, data []byte) ([]Finding, *File, error) {
+	found := r.find(p, data)
+	if found == nil {
+		return nil, nil, nil
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return found, &File{Path: p, Info: fi, Sum: sha256.Sum256(data)}, nil
+}
+
 // find runs the matcher over the data of file p.
-func (r *reader) find(p string, fi os.FileInfo, data []byte) ([]Finding, *File, error) {
+func (r *reader) find(p string, data []byte) []Finding {
 	var out []Finding
 	r.m.Find(data, func(m Match) {
 		f := Finding{Path: p, Match: m}
@@ -282,10 +276,7 @@ func (r *reader) find(p string, fi os.FileInfo, data []byte) ([]Finding, *File, 
 		}
 		out = append(out, f)
 	})
-	if out == nil {
-		return nil, nil, nil
-	}
-	return out, &File{Path: p, Info: fi, Sum: sha256.Sum256(data)}, nil
+	return out
 }
 
 func sortFindings(fs []Finding) {
