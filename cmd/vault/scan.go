@@ -80,8 +80,9 @@ func runScan(c *cli.Context) error {
 			return err
 		}
 	}
-	if c.Bool("import") && cfg.backend == vault.BackendFile {
-		if err := cfg.unlockFile(ctx); err != nil {
+	if c.Bool("import") {
+		// As add: the backend is ready before a key is sent to Toloka.
+		if err := readyBackend(c, cfg, snap); err != nil {
 			return err
 		}
 	}
