@@ -82,6 +82,8 @@ type Vault struct {
 	LockTimeout time.Duration
 	// StaleAfter: see DefaultStaleAfter.
 	StaleAfter time.Duration
+	// LogMaxSize is the size past which the log is rotated; 0 means LogMaxSize.
+	LogMaxSize int64
 	// Fault, when set (only by tests), is called at each step of a write
 	// with the step's name, so a test can stop the process there.
 	Fault func(step string)

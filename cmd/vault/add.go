@@ -86,6 +86,7 @@ func runAdd(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	record(e, v, entryEvent(vault.ActionAdd, ent, ""))
 	printAdded(e, "added", ent, check)
 	return nil
 }

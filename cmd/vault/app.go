@@ -137,6 +137,7 @@ func commands() []*cli.Command {
 		importCommand(),
 		doctorCommand(),
 		scanCommand(),
+		logCommand(),
 		completionCommand(),
 		completeLabelsCommand(),
 	}

@@ -36,9 +36,18 @@ func runDefault(c *cli.Context) error {
 	v := cfg.vault()
 	switch {
 	case c.Bool("unset"):
+		was, err := v.List()
+		if err != nil {
+			return err
+		}
 		if err := v.SetDefault(""); err != nil {
 			return err
 		}
+		ev := vault.Event{Action: vault.ActionDefault, Label: was.Default, Detail: "unset"}
+		if en := was.Find(was.Default); en != nil {
+			ev.Prefix = en.Prefix
+		}
+		record(e, v, ev)
 		fmt.Fprintln(e.stderr, "no default key now")
 		return nil
 	case c.NArg() == 1:
@@ -49,6 +58,11 @@ func runDefault(c *cli.Context) error {
 		if err := v.SetDefault(label); err != nil {
 			return err
 		}
+		ev := vault.Event{Action: vault.ActionDefault, Label: label, Detail: "set"}
+		if snap, err := v.List(); err == nil && snap.Find(label) != nil {
+			ev.Prefix = snap.Find(label).Prefix
+		}
+		record(e, v, ev)
 		fmt.Fprintf(e.stderr, "default key: %s\n", label)
 		return nil
 	}

@@ -137,6 +137,8 @@ var docsEnvironment = [][2]string{
 var docsFiles = [][2]string{
 	{"<dir>/index.db", "the index (bbolt): label, prefix, fingerprint, times, status and account of each key; never the key"},
 	{"<dir>/keys.age", "the file backend: the keys, encrypted with age to the passphrase"},
+	{"<dir>/log.jsonl", "the log of what vault did (vault log); past 1 MiB it moves to log.jsonl.1; never a key"},
+	{"<dir>/used/", "one empty file per key handed out, whose modification time is its last use"},
 	{"OS keychain", "the os backend: one item per key, service toloka-vault (or toloka-vault-<hex> for a vault in another directory), user the label"},
 }
 

@@ -51,13 +51,15 @@ func runGet(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.needPassphrase(cmdContext(c), []*vault.Entry{snap.Find(label)}); err != nil {
+	en := snap.Find(label)
+	if err := cfg.needPassphrase(cmdContext(c), []*vault.Entry{en}); err != nil {
 		return err
 	}
 	key, err := v.Secret(cmdContext(c), snap, label)
 	if err != nil {
 		return err
 	}
+	recordUse(e, v, en, vault.ActionGet, "")
 	_, err = fmt.Fprintln(e.stdout, key.Reveal())
 	return err
 }

@@ -20,8 +20,9 @@ func listCommand() *cli.Command {
 		Usage:     "show the stored keys (reads the index only)",
 		UsageText: "vault list [--json]",
 		Description: "Shows every key with its environment, the first characters Toloka's web UI\n" +
-			"shows, and the last verification. Never reads the keychain (no unlock\n" +
-			"prompts) and never uses the network. The default key is marked with *.\n\n" +
+			"shows, the last verification and when get or exec last handed it out\n" +
+			"(LAST USED). Never reads the keychain (no unlock prompts) and never uses\n" +
+			"the network. The default key is marked with *.\n\n" +
 			"Examples:\n" +
 			"  vault list\n" +
 			"  vault list --json | jq -r '.[].label'",
@@ -38,23 +39,29 @@ func runList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	snap, err := cfg.vault().List()
+	v := cfg.vault()
+	snap, err := v.List()
 	if err != nil {
 		return err
 	}
+	used := make(map[string]*time.Time, len(snap.Entries))
+	for _, en := range snap.Entries {
+		used[en.Label] = v.LastUsed(en)
+	}
 	if c.Bool("json") {
-		return writeJSON(cfg.e.stdout, listJSON(snap))
+		return writeJSON(cfg.e.stdout, listJSON(snap, used))
 	}
 	if len(snap.Entries) == 0 {
 		fmt.Fprintln(cfg.e.stderr, "no keys yet: add one with `vault add LABEL`")
 		return nil
 	}
-	return listTable(cfg.e.stdout, snap, cfg.e.now())
+	return listTable(cfg.e.stdout, snap, used, cfg.e.now())
 }
 
-func listTable(w io.Writer, snap *vault.Snapshot, now time.Time) error {
+// listTable prints the table; used holds each label's time of last use.
+func listTable(w io.Writer, snap *vault.Snapshot, used map[string]*time.Time, now time.Time) error {
 	tw := newTable(w)
-	fmt.Fprintln(tw, "  LABEL\tENV\tPREFIX\tADDED\tVERIFIED\tSTATUS\tACCOUNT")
+	fmt.Fprintln(tw, "  LABEL\tENV\tPREFIX\tADDED\tVERIFIED\tLAST USED\tSTATUS\tACCOUNT")
 	for _, e := range snap.Entries {
 		mark := " "
 		if e.Label == snap.Default {
@@ -64,8 +71,8 @@ func listTable(w io.Writer, snap *vault.Snapshot, now time.Time) error {
 		if e.Error != "" {
 			status += " (last check: no answer)"
 		}
-		fmt.Fprintf(tw, "%s %s\t%s\t%s***\t%s\t%s\t%s\t%s\n", mark, e.Label, e.Env, e.Prefix,
-			e.AddedAt.Local().Format("2006-01-02"), ago(e.VerifiedAt, now), status, accountName(e.Account))
+		fmt.Fprintf(tw, "%s %s\t%s\t%s***\t%s\t%s\t%s\t%s\t%s\n", mark, e.Label, e.Env, e.Prefix,
+			e.AddedAt.Local().Format("2006-01-02"), ago(e.VerifiedAt, now), ago(used[e.Label], now), status, accountName(e.Account))
 	}
 	return tw.Flush()
 }
@@ -135,19 +142,20 @@ type jsonEntry struct {
 	AddedAt    *string        `json:"added_at"`
 	VerifiedAt *string        `json:"verified_at"`
 	CheckedAt  *string        `json:"checked_at"`
+	LastUsedAt *string        `json:"last_used_at"`
 	Status     string         `json:"status"`
 	Error      string         `json:"error"`
 	Account    *vault.Account `json:"account"`
 	Default    bool           `json:"default"`
 }
 
-func listJSON(s *vault.Snapshot) []jsonEntry {
+func listJSON(s *vault.Snapshot, used map[string]*time.Time) []jsonEntry {
 	out := make([]jsonEntry, 0, len(s.Entries))
 	for _, e := range s.Entries {
 		added := e.AddedAt
 		out = append(out, jsonEntry{
 			Label: e.Label, Env: e.Env, Prefix: e.Prefix, Scheme: e.Scheme, Backend: e.Backend,
-			AddedAt: rfc3339(&added), VerifiedAt: rfc3339(e.VerifiedAt), CheckedAt: rfc3339(e.CheckedAt),
+			AddedAt: rfc3339(&added), VerifiedAt: rfc3339(e.VerifiedAt), CheckedAt: rfc3339(e.CheckedAt), LastUsedAt: rfc3339(used[e.Label]),
 			Status: string(e.Status), Error: e.Error, Account: e.Account, Default: e.Label == s.Default,
 		})
 	}

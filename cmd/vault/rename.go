@@ -27,14 +27,17 @@ func runRename(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	prefix := ""
 	if en := snap.Find(from); en != nil {
 		if err := cfg.needPassphrase(cmdContext(c), []*vault.Entry{en}); err != nil {
 			return err
 		}
+		prefix = en.Prefix
 	}
 	if err := v.Rename(cmdContext(c), from, to); err != nil {
 		return err
 	}
+	record(cfg.e, v, vault.RenameEvent(from, to, prefix))
 	fmt.Fprintf(cfg.e.stdout, "renamed %s to %s\n", from, to)
 	return nil
 }

@@ -64,6 +64,7 @@ func runRm(c *cli.Context) error {
 		if _, err := v.Remove(cmdContext(c), en.Label); err != nil {
 			return err
 		}
+		record(e, v, vault.Event{Action: vault.ActionRemove, Label: en.Label, Prefix: en.Prefix})
 		fmt.Fprintf(e.stdout, "removed %s (%s***)\n", en.Label, en.Prefix)
 	}
 	fmt.Fprintln(e.stderr, "note: the key still exists on Toloka; delete it in the web UI (Profile → Integrations) if it is no longer needed")

@@ -76,6 +76,7 @@ func runRotate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	record(e, v, entryEvent(vault.ActionRotate, ent, fmt.Sprintf("was %s***", old.Prefix)))
 	warnCheck(e, ent, k.Check)
 	fmt.Fprintf(e.stdout, "rotated %s (%s***, %s, %s)\n", ent.Label, ent.Prefix, ent.Env, summary(ent))
 	fmt.Fprintf(e.stderr, "note: the old key %s*** still works on Toloka until you delete it in the web UI (Profile → Integrations)\n", old.Prefix)

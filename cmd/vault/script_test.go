@@ -75,6 +75,8 @@ func TestScripts(t *testing.T) {
 			"jsonnorm":    cmdJSONNorm,
 			"agekey":      cmdAgeKey,
 			"sshkey":      cmdSSHKey,
+			"logfill":     cmdLogFill,
+			"backdate":    cmdBackdate,
 		},
 	})
 }

@@ -148,6 +148,7 @@ func verifyAll(ctx context.Context, cfg *config, v *vault.Vault, snap *vault.Sna
 				if ch.Status == "" {
 					r.Error = ch.Error // "ENV: why there was no answer"
 				}
+				record(e, v, vault.Event{Action: vault.ActionVerify, Label: en.Label, Prefix: en.Prefix, Detail: checkDetail(en.Env, ch)})
 				updated, err := v.Record(en.Label, en.Fingerprint, ch)
 				switch {
 				case err != nil:
@@ -245,4 +246,15 @@ func verifyExit(results []*verifyResult) error {
 		return nil
 	}
 	return silent{code: code}
+}
+
+// checkDetail is the outcome of a check, for the log.
+func checkDetail(env string, ch vault.Check) string {
+	if ch.Env != "" {
+		env = ch.Env
+	}
+	if ch.Status == "" {
+		return "no answer: " + ch.Error
+	}
+	return fmt.Sprintf("%s in %s", ch.Status, env)
 }

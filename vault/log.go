@@ -1,0 +1,235 @@
+package vault
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// LogFile is the log of what vault did, in the vault directory: one JSON
+// line per event. Past LogMaxSize it moves to LogFile+".1" and starts again.
+const LogFile = "log.jsonl"
+
+// LogMaxSize is the size past which the log is rotated.
+const LogMaxSize = 1 << 20
+
+// maxLogLine bounds one line, so that it is written by one write(2) that
+// concurrent appends never split.
+const maxLogLine = 4096
+
+// maxDetail bounds an event's detail, in runes.
+const maxDetail = 256
+
+// Actions recorded in the log.
+const (
+	ActionAdd     = "add"
+	ActionImport  = "import"
+	ActionRotate  = "rotate"
+	ActionRename  = "rename" // Label is the new label; see RenameEvent
+	ActionRemove  = "rm"
+	ActionDefault = "default"
+	ActionVerify  = "verify"
+	ActionGet     = "get"
+	ActionExec    = "exec"
+	ActionDoctor  = "doctor" // a repair of doctor --fix
+	ActionScan    = "scan"   // scan --import or --scrub
+)
+
+// Event is one line of the log. It never holds a key, a passphrase or a
+// command's arguments.
+type Event struct {
+	Time   time.Time `json:"time"`
+	Action string    `json:"action"`
+	Label  string    `json:"label"`
+	Prefix string    `json:"prefix"`
+	Detail string    `json:"detail"`
+	PID    int       `json:"pid"`
+}
+
+// ErrLogLine means an event would not fit in one line of the log.
+var ErrLogLine = errors.New("log line too long")
+
+// renamedFrom is how a rename's detail names the old label.
+const renamedFrom = "from "
+
+// RenameEvent is the event of a rename from one label to another: the line
+// carries the new label, and its detail the old one, so that the history
+// of a key follows it (see ReadLog).
+func RenameEvent(from, to, prefix string) Event {
+	return Event{Action: ActionRename, Label: to, Prefix: prefix, Detail: renamedFrom + from}
+}
+
+func (v *Vault) logPath() string { return filepath.Join(v.Dir, LogFile) }
+
+// Log appends ev to the log, stamped with the time and this process's pid.
+// It never waits for a lock. Without a vault directory nothing is recorded.
+func (v *Vault) Log(ev Event) error {
+	ev.Time = v.now().Truncate(time.Second)
+	ev.PID = os.Getpid()
+	ev.Label = clip(ev.Label, MaxLabelLen)
+	ev.Prefix = clip(ev.Prefix, PrefixLen)
+	ev.Detail = clip(ev.Detail, maxDetail)
+	line, err := encodeEvent(ev)
+	if err != nil {
+		return err
+	}
+	path := v.logPath()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // no vault here, so nothing happened to one
+	}
+	if err != nil {
+		return fmt.Errorf("open the log: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Write(line); err != nil {
+		return fmt.Errorf("write the log: %w", err)
+	}
+	if st, err := f.Stat(); err == nil && st.Size() > v.logMax() {
+		rotateLog(f, path) // a failure is retried by the next append
+	}
+	return nil
+}
+
+func (v *Vault) logMax() int64 {
+	if v.LogMaxSize > 0 {
+		return v.LogMaxSize
+	}
+	return LogMaxSize
+}
+
+func encodeEvent(ev Event) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ev); err != nil {
+		return nil, err
+	}
+	if b.Len() >= maxLogLine {
+		return nil, ErrLogLine
+	}
+	return b.Bytes(), nil
+}
+
+// clip cuts s to at most n runes.
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
+}
+
+// rotateLog moves the log at path, which f has open, to path.1, unless
+// another process got there first: the rotator holds a lock on the file it
+// moves and checks that path is still that file, so two rotators never move
+// two files (which would lose the first). Lines appended to the old file
+// meanwhile land in path.1.
+func rotateLog(f *os.File, path string) {
+	unlock, ok := tryLockFile(f)
+	if !ok {
+		return // another process is rotating it
+	}
+	defer unlock()
+	mine, err := f.Stat()
+	if err != nil {
+		return
+	}
+	cur, err := os.Lstat(path)
+	if err != nil || !os.SameFile(mine, cur) {
+		return
+	}
+	_ = renameOpen(f, path, path+".1")
+}
+
+// LogRead is what ReadLog found.
+type LogRead struct {
+	Events []Event // oldest first
+	// Damaged counts the lines skipped because they are not events.
+	Damaged int
+}
+
+// ReadLog reads the log, oldest first, LogFile+".1" then LogFile, keeping
+// the last limit events (all when limit <= 0). With a label, it keeps the
+// lines about label, following renames back (see history). A damaged line
+// is skipped and counted.
+func (v *Vault) ReadLog(label string, limit int) (*LogRead, error) {
+	r := &LogRead{}
+	for _, path := range []string{v.logPath() + ".1", v.logPath()} {
+		if err := r.readFile(path); err != nil {
+			return r, err
+		}
+	}
+	if label != "" {
+		r.Events = history(r.Events, label)
+	}
+	if limit > 0 && len(r.Events) > limit {
+		r.Events = r.Events[len(r.Events)-limit:]
+	}
+	return r, nil
+}
+
+func (r *LogRead) readFile(path string) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the log: %w", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, len(data)+1)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		ev, ok := decodeEvent(line)
+		if !ok {
+			r.Damaged++
+			continue
+		}
+		r.Events = append(r.Events, ev)
+	}
+	return sc.Err()
+}
+
+func decodeEvent(line []byte) (Event, bool) {
+	var ev Event
+	if len(line) >= maxLogLine || json.Unmarshal(line, &ev) != nil || ev.Action == "" || ev.Time.IsZero() {
+		return Event{}, false
+	}
+	return ev, true
+}
+
+// history keeps, of all (oldest first), the lines about label: those
+// under it, the renames away from it, and, before a rename to it, those
+// about its earlier name.
+func history(all []Event, label string) []Event {
+	var out []Event
+	names := map[string]bool{label: true}
+	for i := len(all) - 1; i >= 0; i-- {
+		ev := all[i]
+		from, renamed := strings.CutPrefix(ev.Detail, renamedFrom)
+		renamed = renamed && ev.Action == ActionRename
+		switch {
+		case names[ev.Label]:
+			out = append(out, ev)
+			if renamed {
+				names[from] = true
+			}
+		case renamed && names[from]:
+			out = append(out, ev)
+		}
+	}
+	slices.Reverse(out)
+	return out
+}
