@@ -122,6 +122,7 @@ func (v *Vault) Doctor(ctx context.Context, opts DoctorOptions) (*Report, error)
 	r := &Report{Dir: v.Dir, Index: v.indexPath()}
 	v.checkPermissions(r)
 	v.checkTempFiles(r)
+	v.checkLog(r)
 	idx, ok := v.checkIndex(r)
 	if err := ctx.Err(); err != nil {
 		return r, err

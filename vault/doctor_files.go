@@ -60,6 +60,7 @@ func (v *Vault) checkPermissions(r *Report) {
 	list := []want{{v.Dir, 0o700, true}, {r.Index, 0o600, false}}
 	fileBackend := keyring.FilePath(v.Dir)
 	list = append(list, want{fileBackend, 0o600, false}, want{keyring.FileLockPath(fileBackend), 0o600, false})
+	list = append(list, want{v.logPath(), 0o600, false}, want{v.logPath() + ".1", 0o600, false}, want{filepath.Join(v.Dir, UsedDir), 0o700, true})
 	var okPaths []string
 	for _, w := range list {
 		st, err := os.Lstat(w.path)

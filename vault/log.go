@@ -233,3 +233,27 @@ func history(all []Event, label string) []Event {
 	slices.Reverse(out)
 	return out
 }
+
+// KindLog is the Finding kind of the log: whether every line parses.
+const KindLog = "log"
+
+// checkLog reads the log. A damaged line is a warning, never a failure:
+// vault log skips it, and the log is the user's to edit.
+func (v *Vault) checkLog(r *Report) {
+	for _, path := range []string{v.logPath(), v.logPath() + ".1"} {
+		lr := &LogRead{}
+		err := lr.readFile(path)
+		if err == nil && lr.Events == nil && lr.Damaged == 0 {
+			continue // none
+		}
+		f := r.add(&Finding{Kind: KindLog, Label: path, Detail: fmt.Sprintf("%d %s", len(lr.Events), plural(len(lr.Events), "event", "events"))})
+		switch {
+		case err != nil:
+			f.Problem, f.Warning = err.Error(), true
+		case lr.Damaged > 0:
+			f.Problem = fmt.Sprintf("%d %s, which vault log skips", lr.Damaged, plural(lr.Damaged, "damaged line", "damaged lines"))
+			f.Warning = true
+			f.Hint = "lines a program other than vault wrote or cut short; delete them, or leave them"
+		}
+	}
+}

@@ -270,6 +270,9 @@ func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
 		}
 		return t.delete(label)
 	})
+	if err == nil {
+		_ = v.forgetUse(e.Fingerprint) // a leftover is an empty file
+	}
 	return e, err
 }
 

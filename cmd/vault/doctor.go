@@ -19,7 +19,8 @@ func doctorCommand() *cli.Command {
 		Description: "Checks the vault directory and its files (modes 0700 and 0600), the index\n" +
 			"(bbolt integrity, schema, keychain service), each backend in use (reachable,\n" +
 			"how long one call takes), every key (its secret is there and matches the\n" +
-			"fingerprint in the index) and the leftovers of writes that were interrupted.\n" +
+			"fingerprint in the index), the leftovers of writes that were interrupted, and\n" +
+			"the log (a damaged line is a warning: vault log skips it).\n" +
 			"Exit status 0 when healthy, 1 when a problem is left.\n\n" +
 			"--fix repairs what is safe, saying what it does first: modes, interrupted\n" +
 			"writes (finished when the key got stored, undone otherwise), and entries\n" +
@@ -70,7 +71,9 @@ func runDoctor(c *cli.Context) error {
 		r.Fix(ctx, func(f *vault.Finding) { fmt.Fprintln(said, f.Fix) }, func(f *vault.Finding) {
 			if f.FixErr != nil {
 				fmt.Fprintf(e.stderr, "error: could not repair %s: %v\n", f.Label, f.FixErr)
+				return
 			}
+			record(e, v, doctorEvent(f))
 		})
 	}
 	healthy := r.Healthy()
@@ -105,7 +108,7 @@ func doctorStatus(f *vault.Finding) string {
 // doctorSubject names what a finding is about.
 func doctorSubject(f *vault.Finding) string {
 	switch f.Kind {
-	case vault.KindIndex, vault.KindPermissions, vault.KindPending, vault.KindOrphan, vault.KindDefault:
+	case vault.KindIndex, vault.KindPermissions, vault.KindPending, vault.KindOrphan, vault.KindDefault, vault.KindLog:
 		return f.Kind + " " + f.Label
 	case vault.KindBackend:
 		if f.Duration > 0 {

@@ -146,3 +146,14 @@ func entryEvent(action string, en *vault.Entry, more string) vault.Event {
 	}
 	return vault.Event{Action: action, Label: en.Label, Prefix: en.Prefix, Detail: detail}
 }
+
+// doctorEvent is the event of a repair doctor --fix made: the key's label
+// when it is about one, and what was done.
+func doctorEvent(f *vault.Finding) vault.Event {
+	ev := vault.Event{Action: vault.ActionDoctor, Detail: f.Fix}
+	switch f.Kind {
+	case vault.KindEntry, vault.KindPending, vault.KindOrphan, vault.KindDefault:
+		ev.Label = f.Label
+	}
+	return ev
+}
