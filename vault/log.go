@@ -1,7 +1,6 @@
 package vault
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -153,53 +152,43 @@ func rotateLog(f *os.File, path string) {
 // LogRead is what ReadLog found.
 type LogRead struct {
 	Events []Event // oldest first
-	// Damaged counts the lines skipped because they are not events.
+	// Damaged counts the lines skipped, among those read, because they are
+	// not events.
 	Damaged int
 }
 
-// ReadLog reads the log, oldest first, LogFile+".1" then LogFile, keeping
-// the last limit events (all when limit <= 0). With a label, it keeps the
-// lines about label, following renames back (see history). A damaged line
-// is skipped and counted.
+// ReadLog returns the last limit events of the log (all when limit <= 0),
+// oldest first, from LogFile+".1" and LogFile. With a label, only the
+// lines about it (see lineage). The lines are decoded from the newest back,
+// only as far as needed; a damaged line is skipped and counted.
 func (v *Vault) ReadLog(label string, limit int) (*LogRead, error) {
-	r := &LogRead{}
+	var lines [][]byte
 	for _, path := range []string{v.logPath() + ".1", v.logPath()} {
-		if err := r.readFile(path); err != nil {
-			return r, err
-		}
-	}
-	if label != "" {
-		r.Events = history(r.Events, label)
-	}
-	if limit > 0 && len(r.Events) > limit {
-		r.Events = r.Events[len(r.Events)-limit:]
-	}
-	return r, nil
-}
-
-func (r *LogRead) readFile(path string) error {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read the log: %w", err)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, len(data)+1)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(bytes.TrimSpace(line)) == 0 {
+		data, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		ev, ok := decodeEvent(line)
-		if !ok {
+		if err != nil {
+			return &LogRead{}, fmt.Errorf("read the log: %w", err)
+		}
+		lines = append(lines, bytes.Split(data, []byte("\n"))...)
+	}
+	r := &LogRead{}
+	names := lineage{label: true}
+	for i := len(lines) - 1; i >= 0 && (limit <= 0 || len(r.Events) < limit); i-- {
+		if len(bytes.TrimSpace(lines[i])) == 0 {
+			continue
+		}
+		ev, ok := decodeEvent(lines[i])
+		switch {
+		case !ok:
 			r.Damaged++
-			continue
+		case label == "" || names.about(ev):
+			r.Events = append(r.Events, ev)
 		}
-		r.Events = append(r.Events, ev)
 	}
-	return sc.Err()
+	slices.Reverse(r.Events)
+	return r, nil
 }
 
 func decodeEvent(line []byte) (Event, bool) {
@@ -210,28 +199,26 @@ func decodeEvent(line []byte) (Event, bool) {
 	return ev, true
 }
 
-// history keeps, of all (oldest first), the lines about label: those
-// under it, the renames away from it, and, before a rename to it, those
-// about its earlier name.
-func history(all []Event, label string) []Event {
-	var out []Event
-	names := map[string]bool{label: true}
-	for i := len(all) - 1; i >= 0; i-- {
-		ev := all[i]
-		from, renamed := strings.CutPrefix(ev.Detail, renamedFrom)
-		renamed = renamed && ev.Action == ActionRename
-		switch {
-		case names[ev.Label]:
-			out = append(out, ev)
-			if renamed {
-				names[from] = true
-			}
-		case renamed && names[from]:
-			out = append(out, ev)
+// lineage is the set of names a key has had, gathered while the log is
+// walked back from its newest line.
+type lineage map[string]bool
+
+// about reports whether ev is about the key: a line under one of its
+// names, or a rename away from one. A rename to one of its names adds the
+// old name, so the lines before it under that name count too.
+func (names lineage) about(ev Event) bool {
+	from, renamed := strings.CutPrefix(ev.Detail, renamedFrom)
+	renamed = renamed && ev.Action == ActionRename
+	switch {
+	case names[ev.Label]:
+		if renamed {
+			names[from] = true
 		}
+		return true
+	case renamed && names[from]:
+		return true
 	}
-	slices.Reverse(out)
-	return out
+	return false
 }
 
 // KindLog is the Finding kind of the log: whether every line parses.
@@ -241,17 +228,24 @@ const KindLog = "log"
 // vault log skips it, and the log is the user's to edit.
 func (v *Vault) checkLog(r *Report) {
 	for _, path := range []string{v.logPath(), v.logPath() + ".1"} {
-		lr := &LogRead{}
-		err := lr.readFile(path)
-		if err == nil && lr.Events == nil && lr.Damaged == 0 {
-			continue // none
+		data, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
 		}
-		f := r.add(&Finding{Kind: KindLog, Label: path, Detail: fmt.Sprintf("%d %s", len(lr.Events), plural(len(lr.Events), "event", "events"))})
+		events, damaged := 0, 0
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			if _, ok := decodeEvent(line); ok {
+				events++
+			} else if len(bytes.TrimSpace(line)) > 0 {
+				damaged++
+			}
+		}
+		f := r.add(&Finding{Kind: KindLog, Label: path, Detail: fmt.Sprintf("%d %s", events, plural(events, "event", "events"))})
 		switch {
 		case err != nil:
 			f.Problem, f.Warning = err.Error(), true
-		case lr.Damaged > 0:
-			f.Problem = fmt.Sprintf("%d %s, which vault log skips", lr.Damaged, plural(lr.Damaged, "damaged line", "damaged lines"))
+		case damaged > 0:
+			f.Problem = fmt.Sprintf("%d %s, which vault log skips", damaged, plural(damaged, "damaged line", "damaged lines"))
 			f.Warning = true
 			f.Hint = "lines a program other than vault wrote or cut short; delete them, or leave them"
 		}

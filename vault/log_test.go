@@ -211,8 +211,11 @@ func TestLogHistoryFollowsRenames(t *testing.T) {
 		{"none", ""},
 	} {
 		var got []string
-		for _, e := range history(all, c.label) {
-			got = append(got, e.Detail)
+		names := lineage{c.label: true}
+		for i := len(all) - 1; i >= 0; i-- {
+			if names.about(all[i]) {
+				got = append([]string{all[i].Detail}, got...)
+			}
 		}
 		if strings.Join(got, " ") != c.want {
 			t.Errorf("history of %s: %q, want %q", c.label, strings.Join(got, " "), c.want)
@@ -253,5 +256,55 @@ func TestUseAndLastUsed(t *testing.T) {
 	bad := &Entry{Label: "x", Fingerprint: "../../" + strings.Repeat("a", 58)}
 	if err := v.Use(bad, ActionGet, ""); err == nil {
 		t.Fatal("a damaged fingerprint named a file")
+	}
+}
+
+// BenchmarkUse is what get and exec add before handing a key over.
+func BenchmarkUse(b *testing.B) {
+	v := &Vault{Dir: b.TempDir()}
+	e := &Entry{Label: "main", Prefix: "rjGUO", Fingerprint: strings.Repeat("ab", 32)}
+	for b.Loop() {
+		if err := v.Use(e, ActionExec, "python3"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLastUsed50 is what list adds for 50 keys, whatever the log's size.
+func BenchmarkLastUsed50(b *testing.B) {
+	v := &Vault{Dir: b.TempDir()}
+	var entries []*Entry
+	for i := 0; i < 50; i++ {
+		e := &Entry{Label: fmt.Sprintf("k%02d", i), Fingerprint: fmt.Sprintf("%064x", i)}
+		if i%2 == 0 {
+			if err := v.Use(e, ActionGet, ""); err != nil {
+				b.Fatal(err)
+			}
+		}
+		entries = append(entries, e)
+	}
+	for b.Loop() {
+		for _, e := range entries {
+			v.LastUsed(e)
+		}
+	}
+}
+
+// BenchmarkReadLog1MiB is what list would pay to derive last use from a
+// full log instead (a key never used is looked for through all of it).
+func BenchmarkReadLog1MiB(b *testing.B) {
+	v := &Vault{Dir: b.TempDir()}
+	var buf bytes.Buffer
+	for i := 0; buf.Len() < LogMaxSize-200; i++ {
+		line, _ := encodeEvent(Event{Time: time.Now().UTC().Truncate(time.Second), Action: ActionExec, Label: fmt.Sprintf("k%02d", i%50), Prefix: "rjGUO", Detail: "python3", PID: 10000 + i})
+		buf.Write(line)
+	}
+	if err := os.WriteFile(filepath.Join(v.Dir, LogFile), buf.Bytes(), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := v.ReadLog("", 0); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
