@@ -133,6 +133,7 @@ func importKey(c *cli.Context, cfg *config, v *vault.Vault, tol *toloka, k vault
 	if err != nil {
 		return err
 	}
+	record(cfg.e, v, entryEvent(vault.ActionImport, ent, ""))
 	printAdded(cfg.e, "imported", ent, check)
 	return nil
 }
