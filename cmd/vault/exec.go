@@ -242,7 +242,11 @@ func runExec(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w; %s was not run", err, argv[0]) // hint() says what to do
 	}
-	recordUse(e, v, en, vault.ActionExec, filepath.Base(argv[0]))
+	detail := filepath.Base(argv[0])
+	if redact {
+		detail += ", output redacted"
+	}
+	recordUse(e, v, en, vault.ActionExec, detail)
 	envv := childEnv(e.environ(), vars, key.Reveal(), en.Env, label)
 	if redact {
 		return runRedacted(e, vault.NewRedactor(key), path, argv, envv)
