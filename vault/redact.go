@@ -19,6 +19,10 @@ type Redactor struct {
 	size      int // read buffer, at least twice the key
 }
 
+// sampleLen is how much output is looked at to choose the byte of the key
+// to scan for.
+const sampleLen = 4 << 10
+
 // NewRedactor returns a Redactor for key.
 func NewRedactor(key keyring.Secret) *Redactor {
 	return newRedactor([]byte(key.Reveal()), []byte(Prefix(key)+"***"), redactBuf)
@@ -35,14 +39,17 @@ func newRedactor(key, mask []byte, size int) *Redactor {
 func (r *Redactor) Copy(dst io.Writer, src io.Reader) error {
 	buf := make([]byte, r.size)
 	var out []byte // the masked form of a read that held a key
-	held := 0
+	held, at := 0, -1
 	for {
 		n, rerr := src.Read(buf[held:])
 		d := buf[:held+n]
 		out = out[:0]
 		pos := 0
+		if at < 0 && (len(d) >= sampleLen || rerr != nil) {
+			at = r.rarest(d)
+		}
 		for len(r.key) > 0 {
-			i := bytes.Index(d[pos:], r.key)
+			i := r.index(d[pos:], max(at, 0))
 			if i < 0 {
 				break
 			}
@@ -71,6 +78,40 @@ func (r *Redactor) Copy(dst io.Writer, src io.Reader) error {
 			return rerr
 		}
 	}
+}
+
+// rarest returns the index in the key of the byte that is least frequent
+// in sample: the scan stops only where that byte is (in base64 text, at
+// the key's dot, which never comes up).
+func (r *Redactor) rarest(sample []byte) int {
+	var n [256]int
+	for _, c := range sample {
+		n[c]++
+	}
+	at := 0
+	for i, c := range r.key {
+		if n[c] < n[r.key[at]] {
+			at = i
+		}
+	}
+	return at
+}
+
+// index is bytes.Index(s, key), scanning for the key's byte at position at.
+func (r *Redactor) index(s []byte, at int) int {
+	k := r.key
+	end := len(s) - len(k) + at + 1 // the last place key[at] can be, plus one
+	for i := at; i < end; i++ {
+		j := bytes.IndexByte(s[i:end], k[at])
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if bytes.Equal(s[i-at:i-at+len(k)], k) {
+			return i - at
+		}
+	}
+	return -1
 }
 
 // partial returns the length of the longest tail of s that is the start of

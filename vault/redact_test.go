@@ -153,6 +153,24 @@ type failWriter struct{ err error }
 
 func (f failWriter) Write([]byte) (int, error) { return 0, f.err }
 
+// TestRedactorRareByte: past the sample, the scan looks for the key's
+// rarest byte in the output; keys are still found at any offset.
+func TestRedactorRareByte(t *testing.T) {
+	key := "rjGUOabcdefghijklmnopqr.stuv.0123456789"
+	r := newRedactor([]byte(key), []byte("rjGUO***"), 0)
+	if at := r.rarest([]byte(strings.Repeat("rjGUOabcdefghijklmnopqrstuv0123456789 ", 200))); key[at] != '.' {
+		t.Fatalf("rarest byte %q, want the dot", key[at])
+	}
+	filler := strings.Repeat("rjGUOabcdefghijklmnopqr.stuv.012345678 ", 200)
+	for off := 0; off < 50; off++ {
+		in := filler[:off] + filler + key + filler[:off] + key
+		want := strings.ReplaceAll(in, key, "rjGUO***")
+		if got := redactString(t, r, in); got != want {
+			t.Fatalf("offset %d: key left or text changed", off)
+		}
+	}
+}
+
 func TestNewRedactorMask(t *testing.T) {
 	r := NewRedactor(keyring.NewSecret("rjGUOabcdefghijklmnop"))
 	if got := redactString(t, r, "k=rjGUOabcdefghijklmnop;"); got != "k=rjGUO***;" {
@@ -182,6 +200,10 @@ func FuzzRedactor(f *testing.F) {
 		}
 		if got, want := w.String(), string(bytes.ReplaceAll(data, key, mask)); got != want {
 			t.Fatalf("key %q in %q, reads of %v: got %q, want %q", key, data, sizes, got, want)
+		}
+		at := int(buf) % len(key)
+		if got, want := r.index(data, at), bytes.Index(data, key); got != want {
+			t.Fatalf("key %q in %q, scanning for byte %d: index %d, want %d", key, data, at, got, want)
 		}
 	})
 }
