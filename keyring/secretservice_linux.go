@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,7 +68,7 @@ func sessionBusAddress() (string, error) {
 // the connection's whole life.
 func openSecrets(ctx context.Context, addr string, attrs map[string]string) (_ *secrets, unlocked, locked []dbus.ObjectPath, err error) {
 	s := &secrets{sentTo: map[uint32]string{}}
-	conn, err := dbus.Dial(addr, dbus.WithContext(ctx),
+	conn, err := dial(ctx, addr, dbus.WithContext(ctx),
 		dbus.WithOutgoingInterceptor(s.sent), dbus.WithIncomingInterceptor(s.received))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("connect to the session bus: %w", err)
@@ -104,6 +106,37 @@ func openSecrets(ctx context.Context, addr string, attrs map[string]string) (_ *
 }
 
 func (s *secrets) close() { _ = s.conn.Close() }
+
+// dial connects to the first unix socket of a D-Bus address list that
+// accepts, as a plain stream: vault passes no file descriptors, and on its
+// own unix transport godbus spends a round trip agreeing to. Other
+// transports are left to godbus.
+func dial(ctx context.Context, addr string, opts ...dbus.ConnOption) (*dbus.Conn, error) {
+	var failed error
+	for _, a := range strings.Split(addr, ";") {
+		kind, keys, _ := strings.Cut(a, ":")
+		for _, kv := range strings.Split(keys, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			name, err := dbus.UnescapeBusAddressValue(v)
+			if kind != "unix" || err != nil || name == "" || k != "path" && k != "abstract" {
+				continue
+			}
+			if k == "abstract" {
+				name = "@" + name
+			}
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "unix", name)
+			if err == nil {
+				return dbus.NewConn(c, opts...)
+			}
+			failed = err
+		}
+	}
+	if failed != nil {
+		return nil, failed
+	}
+	return dbus.Dial(addr, opts...)
+}
 
 func (s *secrets) sent(m *dbus.Message) {
 	if m.Type != dbus.TypeMethodCall {
