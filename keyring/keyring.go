@@ -21,6 +21,33 @@ type Store interface {
 	Delete(ctx context.Context, label string) error
 }
 
+// Item is one keychain item under a service. On Secret Service another
+// program can store a second item with the same label beside vault's
+// (Python's keyring adds an attribute of its own).
+type Item struct {
+	// ID names the item in the keychain (a Secret Service object path).
+	ID string
+	// Label is the item's username attribute.
+	Label      string
+	Attributes map[string]string
+	// Locked means reading the item may need an unlock prompt.
+	Locked bool
+}
+
+// ItemStore is a Store whose keychain can hold several items under one
+// label, so that vault can tell its own item from another program's.
+type ItemStore interface {
+	Store
+	// Items returns the items under label, or under every label for "".
+	Items(ctx context.Context, label string) ([]Item, error)
+	// GetItem returns the secret of one item, or ErrNotFound.
+	GetItem(ctx context.Context, id string) (Secret, error)
+	// DeleteItem deletes one item, or returns ErrNotFound.
+	DeleteItem(ctx context.Context, id string) error
+	// AddItem stores secret as a new item under label, beside any there.
+	AddItem(ctx context.Context, label string, secret Secret) error
+}
+
 var (
 	// ErrNotFound means the backend holds no secret under that label.
 	ErrNotFound = errors.New("secret not found")

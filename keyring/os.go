@@ -23,22 +23,8 @@ type OS struct {
 	Timeout time.Duration
 }
 
-// Item is one keychain item under a service. On Secret Service another
-// program can store a second item with the same label beside vault's
-// (Python's keyring adds an attribute of its own).
-type Item struct {
-	// ID names the item in the keychain (a Secret Service object path).
-	ID string
-	// Label is the item's username attribute.
-	Label      string
-	Attributes map[string]string
-	// Locked means reading the item may need an unlock prompt.
-	Locked bool
-}
-
-// Items returns every item under o.Service, or only those of label when
-// it is not "". Only Secret Service has items of its own: elsewhere it
-// returns errors.ErrUnsupported.
+// Items implements ItemStore. Only Secret Service has items of its own:
+// elsewhere it returns errors.ErrUnsupported.
 func (o *OS) Items(ctx context.Context, label string) ([]Item, error) {
 	return call(ctx, o, "search", label, func(ctx context.Context) ([]Item, error) {
 		return osItems(ctx, o.Service, label)
@@ -51,6 +37,14 @@ func (o *OS) GetItem(ctx context.Context, id string) (Secret, error) {
 		return osItem(ctx, o.Service, id, false)
 	})
 	return NewSecret(v), err
+}
+
+// AddItem stores secret as a new item under label, beside any item there.
+func (o *OS) AddItem(ctx context.Context, label string, secret Secret) error {
+	_, err := call(ctx, o, "store", label, func(ctx context.Context) (string, error) {
+		return "", osAddItem(ctx, o.Service, label, secret.Reveal())
+	})
+	return err
 }
 
 // DeleteItem deletes the item id under o.Service, or returns ErrNotFound.

@@ -21,6 +21,8 @@ func osItem(context.Context, string, string, bool) (string, error) {
 	return "", errors.ErrUnsupported
 }
 
+func osAddItem(context.Context, string, string, string) error { return errors.ErrUnsupported }
+
 // readySharedBus guards go-keyring's Secret Service calls on Linux only
 // (see os_get_linux.go); elsewhere go-keyring's own checks stand.
 func readySharedBus(_, _ string) error { return nil }

@@ -81,6 +81,26 @@ func osItem(ctx context.Context, service, id string, del bool) (string, error) {
 	return v, timedOut(ctx, err)
 }
 
+// osAddItem stores secret as a new item under service and label, beside
+// any item there. A locked collection is unlocked through go-keyring first.
+func osAddItem(ctx context.Context, service, label, secret string) error {
+	attrs := map[string]string{"service": service, "username": label}
+	s, _, _, err := open(ctx, attrs)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	name := fmt.Sprintf("Password for '%s' on '%s'", label, service) // as go-keyring names it
+	err = s.create(ctx, name, attrs, secret)
+	if dbusName(err) == "org.freedesktop.Secret.Error.IsLocked" {
+		if err := unlockShared(service, defaultCollection); err != nil {
+			return err
+		}
+		err = s.create(ctx, name, attrs, secret)
+	}
+	return timedOut(ctx, err)
+}
+
 // open searches for attrs on the session bus's Secret Service.
 func open(ctx context.Context, attrs map[string]string) (*secrets, []dbus.ObjectPath, []dbus.ObjectPath, error) {
 	addr, err := sessionBusAddress()

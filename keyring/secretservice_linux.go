@@ -21,6 +21,8 @@ const (
 	secretsPath = dbus.ObjectPath("/org/freedesktop/secrets")
 	secretsSvc  = "org.freedesktop.Secret.Service"
 	secretsItem = "org.freedesktop.Secret.Item"
+
+	defaultCollection = dbus.ObjectPath("/org/freedesktop/secrets/aliases/default")
 )
 
 // searchTries bounds the SearchItems sent on one connection while the
@@ -217,29 +219,60 @@ func (s *secrets) attributes(ctx context.Context, items []dbus.ObjectPath) ([]ma
 	return out, nil
 }
 
-// secret returns the secret of an unlocked item. The session is opened on
-// first use, only once a search has succeeded on this connection.
-func (s *secrets) secret(ctx context.Context, item dbus.ObjectPath) (string, error) {
+// secretValue is the Secret Service's (oayays) secret, in the "plain" session.
+type secretValue struct {
+	Session     dbus.ObjectPath
+	Params      []byte
+	Value       []byte
+	ContentType string
+}
+
+// openSession opens the session on first use, only once a search has
+// succeeded on this connection.
+func (s *secrets) openSession(ctx context.Context) error {
 	if !s.ready {
-		return "", errors.New("the Secret Service has not answered a search on this connection yet")
+		return errors.New("the Secret Service has not answered a search on this connection yet")
 	}
 	if s.session == "" {
 		var out dbus.Variant
 		err := s.conn.Object(s.owner, secretsPath).CallWithContext(ctx, secretsSvc+".OpenSession", 0, "plain", dbus.MakeVariant("")).Store(&out, &s.session)
-		if err != nil {
-			return "", callErr(err)
-		}
+		return callErr(err)
 	}
-	var v struct {
-		Session     dbus.ObjectPath
-		Params      []byte
-		Value       []byte
-		ContentType string
+	return nil
+}
+
+// secret returns the secret of an unlocked item.
+func (s *secrets) secret(ctx context.Context, item dbus.ObjectPath) (string, error) {
+	if err := s.openSession(ctx); err != nil {
+		return "", err
 	}
+	var v secretValue
 	if err := s.conn.Object(s.owner, item).CallWithContext(ctx, secretsItem+".GetSecret", 0, s.session).Store(&v); err != nil {
 		return "", callErr(err)
 	}
 	return string(v.Value), nil
+}
+
+// create stores a new item in the default collection, beside any item with
+// the same attributes (CreateItem without replace).
+func (s *secrets) create(ctx context.Context, label string, attrs map[string]string, secret string) error {
+	if err := s.openSession(ctx); err != nil {
+		return err
+	}
+	props := map[string]dbus.Variant{
+		secretsItem + ".Label":      dbus.MakeVariant(label),
+		secretsItem + ".Attributes": dbus.MakeVariant(attrs),
+	}
+	v := secretValue{Session: s.session, Params: []byte{}, Value: []byte(secret), ContentType: "text/plain"}
+	var item, prompt dbus.ObjectPath
+	err := s.conn.Object(s.owner, defaultCollection).CallWithContext(ctx, "org.freedesktop.Secret.Collection.CreateItem", 0, props, v, false).Store(&item, &prompt)
+	if err != nil {
+		return callErr(err)
+	}
+	if prompt != "/" {
+		return fmt.Errorf("storing an item needs a prompt: %w", errItemLocked)
+	}
+	return nil
 }
 
 // remove deletes an unlocked item. A Secret Service that wants to ask the
@@ -269,7 +302,7 @@ func dbusName(err error) string {
 func callErr(err error) error {
 	var e dbus.Error
 	if errors.As(err, &e) && e.Error() != e.Name {
-		return fmt.Errorf("%s: %s", e.Name, e.Error())
+		return fmt.Errorf("%s: %w", e.Name, err)
 	}
 	return err
 }

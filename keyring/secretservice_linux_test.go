@@ -410,6 +410,28 @@ func TestOSItems(t *testing.T) {
 	if s, err := o.Get(ctx, "main"); err != nil || s.Reveal() != "first-secret-0123456789" {
 		t.Fatalf("the other item must stay: Get = %q, %v", s.Reveal(), err)
 	}
+	// AddItem stores beside an item with the same attributes, where
+	// go-keyring's Set (CreateItem with replace) would overwrite it.
+	var st ItemStore = o
+	if err := st.AddItem(ctx, "main", NewSecret("added-secret-0123456789")); err != nil {
+		t.Fatal(err)
+	}
+	items, err = o.Items(ctx, "main")
+	if err != nil || len(items) != 2 {
+		t.Fatalf("Items after AddItem = %+v, %v; want 2", items, err)
+	}
+	var got []string
+	for _, it := range items {
+		s, err := o.GetItem(ctx, it.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, s.Reveal())
+	}
+	slices.Sort(got)
+	if want := []string{"added-secret-0123456789", "first-secret-0123456789"}; !slices.Equal(got, want) {
+		t.Fatalf("secrets under main: %q, want %q", got, want)
+	}
 	// An item of another service is out of reach, even by its path.
 	other := &OS{Service: outside, Timeout: 10 * time.Second}
 	theirs, err := other.Items(ctx, "main")

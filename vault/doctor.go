@@ -38,6 +38,9 @@ type DoctorOptions struct {
 	// AddBackend is the backend a new key would go to. It is checked even
 	// when no entry uses it; then a failure is only a warning.
 	AddBackend string
+	// Scheme tells a key's scheme, for an orphan that Fix adopts; nil:
+	// orphans are only reported.
+	Scheme func(key string) string
 }
 
 // Finding is the outcome of one check. It never holds a key.
@@ -130,6 +133,7 @@ func (v *Vault) Doctor(ctx context.Context, opts DoctorOptions) (*Report, error)
 	if ok {
 		backends := v.checkBackends(ctx, r, idx, opts.AddBackend)
 		v.checkEntries(ctx, r, idx, backends)
+		v.checkForeign(ctx, r, idx, backends[BackendOS], opts.Scheme)
 		v.checkDefault(r, idx)
 	}
 	sortFindings(r)
@@ -277,7 +281,7 @@ func sortFindings(r *Report) {
 
 // readSecret reads the secret of label from a backend already found usable.
 // skip is set when the backend could not be checked.
-func readSecret(ctx context.Context, bs *backendState, backend, label string) (sec keyring.Secret, skip string, err error) {
+func readSecret(ctx context.Context, bs *backendState, backend, label, fp string) (sec keyring.Secret, skip string, err error) {
 	switch {
 	case bs == nil || bs.store == nil:
 		return sec, fmt.Sprintf("not checked: the %s backend is unavailable", backend), nil
@@ -286,7 +290,7 @@ func readSecret(ctx context.Context, bs *backendState, backend, label string) (s
 	case bs.err != nil:
 		return sec, fmt.Sprintf("not checked: the %s backend is unavailable", backend), nil
 	}
-	sec, err = bs.store.Get(ctx, label)
+	sec, err = ownSecret(ctx, bs.store, label, fp)
 	return sec, "", err
 }
 
@@ -297,7 +301,7 @@ func (v *Vault) checkEntry(ctx context.Context, r *Report, idx *indexState, e *E
 		f.Hint = fmt.Sprintf("restore %s from a backup, or remove the entry with `vault rm %s`", keyring.FileName, e.Label)
 		return
 	}
-	sec, skip, err := readSecret(ctx, bs, e.Backend, e.Label)
+	sec, skip, err := readSecret(ctx, bs, e.Backend, e.Label, e.Fingerprint)
 	switch {
 	case skip != "":
 		f.Skipped = true

@@ -33,7 +33,7 @@ func (v *Vault) checkPending(ctx context.Context, r *Report, idx *indexState, e 
 	p := e.Pending
 	f := r.add(&Finding{Kind: KindPending, Label: e.Label,
 		Detail: fmt.Sprintf("%s by process %d since %s", p.Op, p.PID, p.Since.Format(time.RFC3339))})
-	sec, skip, err := readSecret(ctx, bs, e.Backend, e.Label)
+	sec, skip, err := readSecret(ctx, bs, e.Backend, e.Label, e.Fingerprint)
 	if skip != "" {
 		f.Problem = fmt.Sprintf("%s of %s was interrupted; %s", opName(p.Op), e.Label, skip)
 		return
@@ -178,7 +178,7 @@ func (v *Vault) checkRenamed(ctx context.Context, r *Report, idx *indexState, e 
 	p := e.Pending
 	f := r.add(&Finding{Kind: KindPending, Label: e.Label, Fixable: true,
 		Detail: fmt.Sprintf("rename from %s by process %d since %s", p.From, p.PID, p.Since.Format(time.RFC3339))})
-	if old, _, err := readSecret(ctx, bs, e.Backend, p.From); err == nil && Fingerprint(old) == e.Fingerprint {
+	if old, _, err := readSecret(ctx, bs, e.Backend, p.From, e.Fingerprint); err == nil && Fingerprint(old) == e.Fingerprint {
 		f.Warning = true
 		f.Problem = fmt.Sprintf("an interrupted rename of %s to %s left a copy of the key under %s in the %s backend", p.From, e.Label, p.From, e.Backend)
 		f.Hint = fmt.Sprintf("doctor never deletes a secret; remove the copy yourself if you wish (Secret Service: `secret-tool clear service %s username %s`)", idx.service, p.From)

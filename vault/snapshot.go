@@ -186,7 +186,7 @@ func (v *Vault) Secret(ctx context.Context, s *Snapshot, label string) (keyring.
 	if err != nil {
 		return keyring.Secret{}, err
 	}
-	sec, err := st.Get(ctx, label)
+	sec, err := ownSecret(ctx, st, label, e.Fingerprint)
 	if err != nil {
 		return keyring.Secret{}, fmt.Errorf("read the secret of %q (%s backend): %w", label, e.Backend, err)
 	}

@@ -187,7 +187,7 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 	v.fault("add:reserved")
 	st, err := v.store(k.Backend, service)
 	if err == nil {
-		err = st.Set(ctx, label, k.Secret)
+		err = setOwn(ctx, st, label, k.Secret, "")
 	}
 	if err != nil {
 		v.putBack(&reserved, nil)
@@ -197,7 +197,7 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 	if err := v.update(func(t *tx) error { return t.put(e) }); err != nil {
 		// The index cannot take the entry: take the secret back out so
 		// that the two stores agree, and report the index error.
-		_ = st.Delete(context.WithoutCancel(ctx), label)
+		_ = deleteOwn(context.WithoutCancel(ctx), st, label, e.Fingerprint)
 		v.putBack(&reserved, nil)
 		return nil, err
 	}
@@ -245,7 +245,7 @@ func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
 	v.fault("rm:marked")
 	st, err := v.store(e.Backend, service)
 	if err == nil {
-		err = st.Delete(ctx, label)
+		err = deleteOwn(ctx, st, label, e.Fingerprint)
 		if errors.Is(err, keyring.ErrNotFound) {
 			err = nil
 		}
@@ -321,13 +321,13 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 	st, err := v.store(old.Backend, service)
 	var sec keyring.Secret
 	if err == nil {
-		sec, err = st.Get(ctx, from)
+		sec, err = ownSecret(ctx, st, from, old.Fingerprint)
 	}
 	if err == nil && Fingerprint(sec) != old.Fingerprint {
 		err = fmt.Errorf("%q: %w", from, ErrMismatch)
 	}
 	if err == nil {
-		err = st.Set(ctx, to, sec)
+		err = setOwn(ctx, st, to, sec, "")
 	}
 	if err != nil {
 		v.putBack(reserved, nil)
@@ -365,12 +365,12 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 		return t.put(&moved)
 	})
 	if err != nil {
-		_ = st.Delete(context.WithoutCancel(ctx), to)
+		_ = deleteOwn(context.WithoutCancel(ctx), st, to, old.Fingerprint)
 		v.putBack(reserved, nil)
 		return err
 	}
 	v.fault("rename:indexed")
-	delErr := st.Delete(ctx, from)
+	delErr := deleteOwn(ctx, st, from, old.Fingerprint)
 	if errors.Is(delErr, keyring.ErrNotFound) {
 		delErr = nil
 	}
@@ -440,7 +440,7 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 	v.fault("rotate:marked")
 	st, err := v.store(old.Backend, service)
 	if err == nil {
-		err = st.Set(ctx, label, k.Secret)
+		err = setOwn(ctx, st, label, k.Secret, old.Fingerprint)
 	}
 	if err != nil {
 		v.putBack(marked, old)

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/toloka-vault/vault/vault"
+	"github.com/toloka-vault/vault/verify"
 )
 
 func doctorCommand() *cli.Command {
@@ -23,8 +24,11 @@ func doctorCommand() *cli.Command {
 			"the log (a damaged line is a warning: vault log skips it).\n" +
 			"Exit status 0 when healthy, 1 when a problem is left.\n\n" +
 			"--fix repairs what is safe, saying what it does first: modes, interrupted\n" +
-			"writes (finished when the key got stored, undone otherwise), and entries\n" +
-			"whose secret is gone from its backend (dropped). It never deletes a secret,\n" +
+			"writes (finished when the key got stored, undone otherwise), entries\n" +
+			"whose secret is gone from its backend (dropped), and keychain items under\n" +
+			"the vault's service that no entry names and that hold a key (adopted as\n" +
+			"unverified, within the 50-key limit). Another program's item beside a key\n" +
+			"of vault's is reported and left alone. It never deletes a secret,\n" +
 			"never touches a damaged index, and never replaces an entry whose secret\n" +
 			"differs from the index (that may be your newer key: see the hint).\n\n" +
 			"Examples:\n" +
@@ -52,7 +56,7 @@ func runDoctor(c *cli.Context) error {
 	ctx := cmdContext(c)
 	fix, asJSON := c.Bool("fix"), c.Bool("json")
 
-	r, err := v.Doctor(ctx, vault.DoctorOptions{AddBackend: cfg.backend})
+	r, err := v.Doctor(ctx, vault.DoctorOptions{AddBackend: cfg.backend, Scheme: verify.Scheme})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,206 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/toloka-vault/vault/keyring"
+)
+
+// On Secret Service another program can store an item under the vault's
+// service and one of its labels: Python's keyring adds an attribute of its
+// own, so its set_password adds a second item, and a keychain asked to
+// replace "the" item of a label replaces whichever it finds first. vault
+// therefore reads, replaces and deletes only the item whose secret has the
+// entry's fingerprint (docs/security.md).
+
+// ErrForeignItem means the keychain holds an item under the label that is
+// not vault's: vault will not replace it.
+var ErrForeignItem = errors.New("the keychain holds another program's item under this label")
+
+// itemSecrets returns the items under label ("" for every label) and their
+// secrets, or errors.ErrUnsupported when st keeps one secret per label.
+func itemSecrets(ctx context.Context, st keyring.Store, label string) (keyring.ItemStore, []keyring.Item, []keyring.Secret, error) {
+	is, ok := st.(keyring.ItemStore)
+	if !ok {
+		return nil, nil, nil, errors.ErrUnsupported
+	}
+	items, err := is.Items(ctx, label)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	secs := make([]keyring.Secret, len(items))
+	for i, it := range items {
+		if secs[i], err = is.GetItem(ctx, it.ID); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return is, items, secs, nil
+}
+
+// ownSecret reads the secret of label whose fingerprint is fp: the one Get
+// returns when it matches, else the matching item among several. With no
+// match it returns what Get returned, for the caller to report.
+func ownSecret(ctx context.Context, st keyring.Store, label, fp string) (keyring.Secret, error) {
+	sec, err := st.Get(ctx, label)
+	if err == nil && Fingerprint(sec) == fp || err != nil && !errors.Is(err, keyring.ErrNotFound) {
+		return sec, err
+	}
+	if _, _, secs, ierr := itemSecrets(ctx, st, label); ierr == nil {
+		for _, s := range secs {
+			if Fingerprint(s) == fp {
+				return s, nil
+			}
+		}
+	}
+	return sec, err
+}
+
+// deleteOwn deletes the secret of label whose fingerprint is fp, and no
+// other item; keyring.ErrNotFound when there is none.
+func deleteOwn(ctx context.Context, st keyring.Store, label, fp string) error {
+	is, items, secs, err := itemSecrets(ctx, st, label)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return st.Delete(ctx, label)
+	}
+	if err != nil {
+		return err
+	}
+	err = keyring.ErrNotFound
+	for i, it := range items {
+		if Fingerprint(secs[i]) == fp {
+			if err = is.DeleteItem(ctx, it.ID); errors.Is(err, keyring.ErrNotFound) {
+				err = nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return err
+}
+
+// setOwn stores sec under label in place of the item whose fingerprint is
+// oldFP ("" when vault holds nothing there yet). Another program's item is
+// never replaced: with oldFP "" it is refused (ErrForeignItem), otherwise
+// the new item goes beside it and vault's old one is deleted.
+func setOwn(ctx context.Context, st keyring.Store, label string, sec keyring.Secret, oldFP string) error {
+	is, items, secs, err := itemSecrets(ctx, st, label)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return st.Set(ctx, label, sec)
+	}
+	if err != nil {
+		return err
+	}
+	has, foreign, newFP := false, 0, Fingerprint(sec)
+	var old []string
+	for i, it := range items {
+		switch fp := Fingerprint(secs[i]); {
+		case fp == newFP:
+			has = true
+		case oldFP != "" && fp == oldFP:
+			old = append(old, it.ID)
+		default:
+			foreign++
+		}
+	}
+	switch {
+	case foreign > 0 && oldFP == "":
+		return fmt.Errorf("%w: %q holds %d item(s) vault did not store; choose another label, or run `vault doctor`", ErrForeignItem, label, foreign)
+	case foreign == 0 && !has && len(old) <= 1:
+		return st.Set(ctx, label, sec) // replaces vault's own item, the only one
+	case !has:
+		if err := is.AddItem(ctx, label, sec); err != nil {
+			return err
+		}
+	}
+	for _, id := range old {
+		if err := is.DeleteItem(ctx, id); err != nil && !errors.Is(err, keyring.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkForeign reports the items under the vault's service that are not an
+// entry's own: orphans, under a label no entry has, and second items beside
+// an entry's. An orphan that holds a valid key under a free, valid label is
+// adopted by --fix as unverified, within MaxLabels. Nothing is deleted.
+func (v *Vault) checkForeign(ctx context.Context, r *Report, idx *indexState, bs *backendState, scheme func(string) string) {
+	if bs == nil || bs.store == nil || bs.err != nil {
+		return
+	}
+	named := map[string]bool{}
+	for _, e := range idx.entries {
+		named[e.Label] = true
+		if e.Pending != nil && e.Pending.From != "" {
+			named[e.Pending.From] = true
+		}
+	}
+	_, items, secs, err := itemSecrets(ctx, bs.store, "")
+	if errors.Is(err, errors.ErrUnsupported) {
+		return
+	}
+	if err != nil {
+		r.add(&Finding{Kind: KindOrphan, Label: BackendOS, Skipped: true,
+			Detail: fmt.Sprintf("not checked: cannot list the items under the service: %v", err)})
+		return
+	}
+	count := map[string]int{}
+	for _, it := range items {
+		count[it.Label]++
+	}
+	for i, it := range items {
+		sec, fp := secs[i], Fingerprint(secs[i])
+		shown := "not a Toloka key"
+		if k, err := NormalizeKey(sec.Reveal()); err == nil && k.Reveal() == sec.Reveal() {
+			shown = Prefix(sec) + "***"
+		}
+		e := idx.find(it.Label)
+		if e != nil && (e.Fingerprint == fp || e.Pending != nil && e.Pending.Next != nil && e.Pending.Next.Fingerprint == fp) {
+			continue // the entry's own
+		}
+		f := r.add(&Finding{Kind: KindOrphan, Label: it.Label, Warning: true})
+		if named[it.Label] {
+			f.Problem = "a second item under this label, which vault does not use: another program stored it"
+			f.Detail = shown + ", left as it is; vault reads, replaces and deletes only its own item"
+			f.Hint = "if it is yours, leave it; to keep only vault's, delete it with that program (or `secret-tool`)"
+			continue
+		}
+		f.Problem = "the os backend holds an item no entry names"
+		f.Detail = shown + "; doctor never deletes a secret"
+		f.Hint = fmt.Sprintf("`vault doctor --fix` adopts it when it holds a key; or add it again with `vault add %s`", it.Label)
+		if shown == "not a Toloka key" || count[it.Label] != 1 || CheckLabel(it.Label) != nil || scheme == nil {
+			continue
+		}
+		label, key := it.Label, sec
+		f.Fixable = true
+		f.Fix = fmt.Sprintf("adopting %s (%s) from the os backend as unverified", label, shown)
+		f.repair = func(ctx context.Context) error {
+			e := v.newEntry(label, NewKey{Secret: key, Scheme: scheme(key.Reveal()), Env: Production, Backend: BackendOS}, v.now())
+			return v.update(func(t *tx) error {
+				all, err := t.all()
+				if err != nil {
+					return err
+				}
+				n := 0
+				for _, o := range all {
+					if o.Label == label {
+						return fmt.Errorf("%w: %q; nothing adopted", ErrExists, label)
+					}
+					if !o.moved() {
+						n++
+					}
+				}
+				if l := holderOf(all, e.Fingerprint); l != "" {
+					return fmt.Errorf("%s: %w; nothing adopted", label, errDuplicate(l))
+				}
+				if n >= MaxLabels {
+					return fmt.Errorf("%s: %w; nothing adopted", label, errFull())
+				}
+				return t.put(e)
+			})
+		}
+	}
+}
