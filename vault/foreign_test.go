@@ -1,0 +1,215 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/toloka-vault/vault/keyring"
+)
+
+// itemMemory is a keychain with items of its own, as Secret Service is:
+// Set replaces the first item under the label, as go-keyring's does.
+type itemMemory struct {
+	mu    sync.Mutex
+	n     int
+	order []string // item ids, oldest first
+	label map[string]string
+	value map[string]string
+}
+
+func newItemMemory() *itemMemory {
+	return &itemMemory{label: map[string]string{}, value: map[string]string{}}
+}
+
+func (m *itemMemory) first(label string) string {
+	for _, id := range m.order {
+		if m.label[id] == label {
+			return id
+		}
+	}
+	return ""
+}
+
+func (m *itemMemory) Set(ctx context.Context, label string, s keyring.Secret) error {
+	m.mu.Lock()
+	id := m.first(label)
+	m.mu.Unlock()
+	if id == "" {
+		return m.AddItem(ctx, label, s)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.value[id] = s.Reveal()
+	return nil
+}
+
+func (m *itemMemory) Get(_ context.Context, label string) (keyring.Secret, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if id := m.first(label); id != "" {
+		return keyring.NewSecret(m.value[id]), nil
+	}
+	return keyring.Secret{}, keyring.ErrNotFound
+}
+
+func (m *itemMemory) Delete(ctx context.Context, label string) error {
+	m.mu.Lock()
+	id := m.first(label)
+	m.mu.Unlock()
+	if id == "" {
+		return keyring.ErrNotFound
+	}
+	return m.DeleteItem(ctx, id)
+}
+
+func (m *itemMemory) Items(_ context.Context, label string) ([]keyring.Item, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []keyring.Item
+	for _, id := range m.order {
+		if label == "" || m.label[id] == label {
+			out = append(out, keyring.Item{ID: id, Label: m.label[id]})
+		}
+	}
+	return out, nil
+}
+
+func (m *itemMemory) GetItem(_ context.Context, id string) (keyring.Secret, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.value[id]; ok {
+		return keyring.NewSecret(v), nil
+	}
+	return keyring.Secret{}, keyring.ErrNotFound
+}
+
+func (m *itemMemory) DeleteItem(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.value[id]; !ok {
+		return keyring.ErrNotFound
+	}
+	delete(m.value, id)
+	delete(m.label, id)
+	for i, o := range m.order {
+		if o == id {
+			m.order = append(m.order[:i], m.order[i+1:]...)
+			break
+		}
+	}
+	return nil
+}
+
+func (m *itemMemory) AddItem(_ context.Context, label string, s keyring.Secret) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.n++
+	id := fmt.Sprintf("/item/%d", m.n)
+	m.order = append(m.order, id)
+	m.label[id], m.value[id] = label, s.Reveal()
+	return nil
+}
+
+func foreignVault(t *testing.T) (*Vault, *itemMemory) {
+	t.Helper()
+	m := newItemMemory()
+	return &Vault{Dir: t.TempDir(), Service: "toloka-vault-test",
+		Stores:      func(string, string) (keyring.Store, error) { return m, nil },
+		LockTimeout: time.Second}, m
+}
+
+func scheme(string) string { return "oauth" }
+
+// TestAdoptWithinLimit: --fix adopts an orphan only while the vault has
+// room, and a second item beside an entry's is reported, never adopted.
+func TestAdoptWithinLimit(t *testing.T) {
+	ctx := context.Background()
+	v, m := foreignVault(t)
+	for i := range MaxLabels - 1 {
+		if _, err := v.Add(ctx, fmt.Sprintf("k%02d", i), key(t, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orphan := func(label string, i int) {
+		if err := m.AddItem(ctx, label, key(t, i).Secret); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orphan("lost1", 100)
+	orphan("lost2", 101)
+	orphan("k00", 102) // a second item beside k00's
+	r, err := v.Doctor(ctx, DoctorOptions{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := mustFindCheck(t, r, KindOrphan, "k00")
+	if second.Fixable || !second.Warning {
+		t.Fatalf("a second item must be a warning, not fixable: %+v", second)
+	}
+	lost1, lost2 := mustFindCheck(t, r, KindOrphan, "lost1"), mustFindCheck(t, r, KindOrphan, "lost2")
+	if !lost1.Fixable || !lost2.Fixable {
+		t.Fatalf("want both orphans fixable: %+v %+v", lost1, lost2)
+	}
+	r.Fix(ctx, nil, nil)
+	if lost1.FixErr != nil || !errors.Is(lost2.FixErr, ErrFull) {
+		t.Fatalf("repairs: %v, %v; want the first adopted and the second refused as full", lost1.FixErr, lost2.FixErr)
+	}
+	s, err := v.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := s.Find("lost1")
+	if len(s.Labels()) != MaxLabels || e == nil || e.Status != Unverified || e.Scheme != "oauth" || s.Find("lost2") != nil {
+		t.Fatalf("after the repairs: %d labels, lost1 = %+v", len(s.Labels()), e)
+	}
+	if items, _ := m.Items(ctx, ""); len(items) != MaxLabels+2 {
+		t.Fatalf("%d items left; doctor never deletes one", len(items))
+	}
+}
+
+// TestRotateBesideForeignItem: with another program's item first under the
+// label, rotate replaces vault's item and not that one.
+func TestRotateBesideForeignItem(t *testing.T) {
+	ctx := context.Background()
+	v, m := foreignVault(t)
+	if err := m.AddItem(ctx, "main", keyring.NewSecret("theirs")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Add(ctx, "main", key(t, 1)); !errors.Is(err, ErrForeignItem) {
+		t.Fatalf("add beside a foreign item: %v, want ErrForeignItem", err)
+	}
+	_ = m.DeleteItem(ctx, "/item/1")
+	if _, err := v.Add(ctx, "main", key(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	_ = m.AddItem(ctx, "main", keyring.NewSecret("theirs"))
+	m.mu.Lock()
+	m.order = []string{m.order[1], m.order[0]} // theirs first, where Set and Get look
+	m.mu.Unlock()
+	if _, err := v.Rotate(ctx, "main", key(t, 2)); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := v.List()
+	if got, err := v.Secret(ctx, s, "main"); err != nil || got.Reveal() != key(t, 2).Secret.Reveal() {
+		t.Fatalf("Secret after rotate = %v", err)
+	}
+	var values []string
+	items, _ := m.Items(ctx, "main")
+	for _, it := range items {
+		sec, _ := m.GetItem(ctx, it.ID)
+		values = append(values, sec.Reveal())
+	}
+	if len(values) != 2 || values[0] != "theirs" {
+		t.Fatalf("items under main after rotate: %d, first %q; want theirs kept and only the new key beside it", len(values), values[0])
+	}
+	if _, err := v.Remove(ctx, "main"); err != nil {
+		t.Fatal(err)
+	}
+	if items, _ := m.Items(ctx, "main"); len(items) != 1 {
+		t.Fatalf("rm left %d items; want only theirs", len(items))
+	}
+}
