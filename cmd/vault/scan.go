@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -113,7 +114,7 @@ func runScan(c *cli.Context) error {
 	}
 	scrubbed := map[string]bool{}
 	if c.Bool("scrub") {
-		scrubbed = scrubFiles(e, res, keys)
+		scrubbed = scrubFiles(e, v, res, keys)
 	}
 	if c.Bool("json") {
 		if err := writeJSON(e.stdout, scanJSON(res.Findings, keys)); err != nil {
@@ -256,6 +257,7 @@ func importKeys(c *cli.Context, cfg *config, v *vault.Vault, tol *toloka, order 
 		}
 		k.label, k.entry, k.check = ent.Label, ent, check
 		k.status = string(ent.Status)
+		record(e, v, entryEvent(vault.ActionScan, ent, "imported from "+k.first.Path))
 		printAdded(out, "imported", ent, check)
 	}
 	if tried > 0 && rejected == tried {
@@ -313,8 +315,9 @@ func freeLabel(snap *vault.Snapshot, base string) string {
 
 // scrubFiles replaces each key in the vault by vault:LABEL, file by file.
 // It returns the files rewritten.
-func scrubFiles(e *env, res *scan.Result, keys map[string]*scanKey) map[string]bool {
+func scrubFiles(e *env, v *vault.Vault, res *scan.Result, keys map[string]*scanKey) map[string]bool {
 	reps := map[string][]scan.Replacement{}
+	inFile := map[string][]*scanKey{} // the keys of each file, for the log
 	var paths []string
 	for _, f := range res.Findings {
 		k := keys[f.Fingerprint]
@@ -325,6 +328,9 @@ func scrubFiles(e *env, res *scan.Result, keys map[string]*scanKey) map[string]b
 			paths = append(paths, f.Path)
 		}
 		reps[f.Path] = append(reps[f.Path], scan.Replacement{Start: f.Start, End: f.End, Text: "vault:" + k.label})
+		if !slices.Contains(inFile[f.Path], k) {
+			inFile[f.Path] = append(inFile[f.Path], k)
+		}
 	}
 	done := map[string]bool{}
 	for _, p := range paths {
@@ -333,6 +339,9 @@ func scrubFiles(e *env, res *scan.Result, keys map[string]*scanKey) map[string]b
 			continue
 		}
 		done[p] = true
+		for _, k := range inFile[p] {
+			record(e, v, vault.Event{Action: vault.ActionScan, Label: k.label, Prefix: prefixOf(k), Detail: "scrubbed from " + p})
+		}
 	}
 	return done
 }
