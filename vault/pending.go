@@ -1,9 +1,14 @@
 package vault
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/toloka-vault/vault/keyring"
 )
 
 // Pending records a write in progress.
@@ -76,11 +81,62 @@ var selfStart = sync.OnceValue(func() uint64 {
 })
 
 // reclaimable reports whether e is a hidden record an interrupted write
-// left behind, which a new add or rename of its label may take over: the
-// key it stood for is either stored under another label or was never
-// committed.
-func (v *Vault) reclaimable(e *Entry) bool {
-	return e.Hidden() && v.stale(e.Pending)
+// left behind that a new add or rename of its label may take over: the one
+// takeover found safe.
+func (v *Vault) reclaimable(e *Entry, safe *Pending) bool {
+	return e.Hidden() && v.stale(e.Pending) && safe != nil && samePending(e.Pending, safe)
+}
+
+// takeover looks at the record an interrupted write left at label before a
+// new add or rename takes the label. It returns the record's Pending when
+// taking it over loses no key: the key it stood for is held under another
+// label, or was never stored. A record whose key is stored is finished, as
+// `vault doctor --fix` would, and the label is then in use; any other is
+// refused with the doctor hint.
+func (v *Vault) takeover(ctx context.Context, label string) (*Pending, error) {
+	var e, from *Entry
+	var service string
+	err := v.view(func(t *tx) error {
+		var err error
+		service = t.service()
+		if e, err = t.get(label); err != nil || e == nil || e.Pending == nil || e.Pending.From == "" {
+			return err
+		}
+		from, err = t.get(e.Pending.From)
+		return err
+	})
+	if err != nil || e == nil || !e.Hidden() || !v.stale(e.Pending) {
+		return nil, err
+	}
+	switch e.Pending.Op {
+	case OpMoved:
+		return e.Pending, nil // the key is under the rename's new label
+	case OpRename:
+		if from != nil && from.Fingerprint == e.Fingerprint {
+			return e.Pending, nil // the key is still under the old label
+		}
+	}
+	busy := fmt.Errorf("%w: %q: %s of it was interrupted", ErrBusyEntry, label, opName(e.Pending.Op))
+	st, err := v.store(e.Backend, service)
+	var sec keyring.Secret
+	if err == nil {
+		sec, err = st.Get(ctx, label)
+	}
+	switch {
+	case errors.Is(err, keyring.ErrNotFound):
+		return e.Pending, nil
+	case err != nil:
+		return nil, fmt.Errorf("%w, and whether its key was stored cannot be told: %w", busy, err)
+	case Fingerprint(sec) != e.Fingerprint:
+		return nil, fmt.Errorf("%w, and the %s backend holds another key under it", busy, e.Backend)
+	}
+	done := *e
+	done.Pending = nil
+	if err := v.replacePending(e, &done)(ctx); err != nil {
+		return nil, fmt.Errorf("%w; its key is stored, but it could not be finished: %w", busy, err)
+	}
+	return nil, fmt.Errorf("%w: %q holds the key (%s***) stored by %s that was interrupted; it is finished now (use `vault rotate %s` to replace its key)",
+		ErrExists, label, e.Prefix, opName(e.Pending.Op), label)
 }
 
 func (v *Vault) pending(op string) *Pending {

@@ -15,7 +15,7 @@ import (
 func TestPendingAddIsHiddenAndReclaimed(t *testing.T) {
 	v, mem := newTestVault(t)
 	ctx := context.Background()
-	doctorInterrupt(t, v, "add:stored", func() { _, _ = v.Add(ctx, "main", key(t, 1)) })
+	doctorInterrupt(t, v, "add:reserved", func() { _, _ = v.Add(ctx, "main", key(t, 1)) })
 	s, _ := v.List()
 	if len(s.Entries) != 0 || len(s.Pending) != 1 {
 		t.Fatalf("pending not hidden: %+v", s)
@@ -24,7 +24,8 @@ func TestPendingAddIsHiddenAndReclaimed(t *testing.T) {
 	if _, err := v.Add(ctx, "main", key(t, 2)); !errors.Is(err, ErrBusyEntry) {
 		t.Fatalf("live pending: %v", err)
 	}
-	// ...until its writer is gone: then an add takes it over.
+	// ...until its writer is gone: then an add takes it over, as no key
+	// was stored.
 	doctorAbandon(t, v, "main")
 	if _, err := v.Add(ctx, "main", key(t, 2)); err != nil {
 		t.Fatalf("reclaim: %v", err)
@@ -191,3 +192,81 @@ func TestRotateInProgressHoldsItsKey(t *testing.T) {
 		}
 	}
 }
+
+// A stale hidden record whose key is stored is never taken over: it is
+// finished, as doctor --fix would, and the label is then in use; a record
+// with another key under its label is refused.
+func TestStaleRecordWithStoredKeyIsFinished(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		leave func(t *testing.T, v *Vault) // leaves an abandoned record at "prod" holding key 1
+		take  func(v *Vault) error         // tries to take "prod"
+	}{
+		{"add then add", leaveAdd, takeByAdd},
+		{"add then rename", leaveAdd, takeByRename},
+		{"rename then add", leaveRename, takeByAdd},
+		{"rename then rename", leaveRename, takeByRename},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, mem := newTestVault(t)
+			ctx := context.Background()
+			if _, err := v.Add(ctx, "other", key(t, 2)); err != nil {
+				t.Fatal(err)
+			}
+			tc.leave(t, v)
+			doctorAbandon(t, v, "prod")
+			if err := tc.take(v); !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), "finished") {
+				t.Fatalf("taking the label of a stored key: %v", err)
+			}
+			if err := holds(mem, "prod", key(t, 1)); err != nil {
+				t.Fatalf("KEY LOST: %v", err)
+			}
+			s, _ := v.List()
+			if e := s.Find("prod"); e == nil || e.Pending != nil || e.Fingerprint != Fingerprint(key(t, 1).Secret) {
+				t.Fatalf("prod not finished: %+v", s.Entries)
+			}
+			if rep, _ := v.Doctor(ctx, DoctorOptions{}); !rep.Healthy() {
+				t.Fatalf("not healthy: %s", dumpReport(rep))
+			}
+		})
+	}
+	t.Run("another key stored", func(t *testing.T) {
+		v, mem := newTestVault(t)
+		ctx := context.Background()
+		leaveAdd(t, v)
+		doctorAbandon(t, v, "prod")
+		_ = mem.Set(ctx, "prod", key(t, 3).Secret)
+		if _, err := v.Add(ctx, "prod", key(t, 4)); !errors.Is(err, ErrBusyEntry) {
+			t.Fatalf("add over another stored key: %v", err)
+		}
+		if err := holds(mem, "prod", key(t, 3)); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func leaveAdd(t *testing.T, v *Vault) {
+	t.Helper()
+	doctorInterrupt(t, v, "add:stored", func() { _, _ = v.Add(context.Background(), "prod", key(t, 1)) })
+}
+
+// leaveRename leaves a rename to prod interrupted after the key was copied,
+// then removes the source: the copy under prod is the only one.
+func leaveRename(t *testing.T, v *Vault) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := v.Add(ctx, "src", key(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	doctorInterrupt(t, v, "rename:stored", func() { _ = v.Rename(ctx, "src", "prod") })
+	if _, err := v.Remove(ctx, "src"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func takeByAdd(v *Vault) error {
+	_, err := v.Add(context.Background(), "prod", NewKey{Secret: keyring.NewSecret("key005abcdefghijklmnopqrstuvwxyz"), Scheme: "oauth", Env: Production, Backend: BackendOS})
+	return err
+}
+
+func takeByRename(v *Vault) error { return v.Rename(context.Background(), "other", "prod") }

@@ -143,11 +143,15 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 	if err := CheckLabel(label); err != nil {
 		return nil, err
 	}
+	safe, err := v.takeover(ctx, label)
+	if err != nil {
+		return nil, err
+	}
 	e := v.newEntry(label, k, v.now())
 	reserved := *e
 	reserved.Pending = v.pending(OpAdd)
 	var service string
-	err := v.createAndUpdate(func(t *tx) error {
+	err = v.createAndUpdate(func(t *tx) error {
 		service = t.service()
 		all, err := t.all()
 		if err != nil {
@@ -159,7 +163,7 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 				others = append(others, o)
 				continue
 			}
-			if v.reclaimable(o) {
+			if v.reclaimable(o, safe) {
 				continue // an abandoned add or rename: take it over
 			}
 			if o.Hidden() || o.Pending != nil && !v.stale(o.Pending) {
@@ -288,9 +292,13 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 	if from == to {
 		return fmt.Errorf("%w: %q is already called that", ErrSame, from)
 	}
+	safe, err := v.takeover(ctx, to)
+	if err != nil {
+		return err
+	}
 	var old, reserved *Entry
 	var service string
-	err := v.update(func(t *tx) error {
+	err = v.update(func(t *tx) error {
 		service = t.service()
 		var err error
 		if old, err = v.target(t, from, false); err != nil {
@@ -301,7 +309,7 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 			return err
 		}
 		switch {
-		case n == nil || v.reclaimable(n):
+		case n == nil || v.reclaimable(n, safe):
 		case n.Hidden():
 			return fmt.Errorf("%w: %q", ErrBusyEntry, to)
 		default:
