@@ -61,7 +61,11 @@ func (v *Vault) checkBackends(ctx context.Context, r *Report, idx *indexState, a
 				f.Problem += " (no key uses it, but `vault add` would)"
 			}
 		}
-		store, err := v.store(name, idx.service)
+		service := idx.service
+		if service == "" && len(idx.entries) == 0 {
+			service = DefaultService // no index: only a probe, under no real label
+		}
+		store, err := v.store(name, service)
 		if err != nil {
 			fail(err.Error(), err)
 			continue

@@ -102,12 +102,23 @@ func (v *Vault) fault(step string) {
 	}
 }
 
+// store returns the store of backend for the keychain service recorded in
+// the index. With none recorded, only the vault that would record a known
+// service (the default one) may use the keychain: any other would reach
+// another vault's secrets.
 func (v *Vault) store(backend, service string) (keyring.Store, error) {
 	if service == "" {
-		service = DefaultService // no index yet: nothing is stored anywhere
+		service = v.Service
+	}
+	if service == "" && backend == BackendOS {
+		return nil, errNoService
 	}
 	return v.Stores(backend, service)
 }
+
+// errNoService: the index of a vault outside the default directory has
+// lost the name of its keychain service.
+var errNoService = fmt.Errorf("%w: it records no keychain service, so the keychain is not used", ErrDamaged)
 
 // NewKey is a key to add or rotate in, with what the caller learned of it.
 type NewKey struct {

@@ -379,3 +379,61 @@ func at(v *Vault, step string, f func()) {
 		}
 	}
 }
+
+// A vault outside the default directory whose index lost its keychain
+// service must not fall back to the default vault's service: that would
+// overwrite or delete another vault's secrets.
+func TestLostServiceRefusesKeychain(t *testing.T) {
+	mem := keyring.NewMemory()
+	var asked []string
+	v := &Vault{
+		Dir: filepath.Join(t.TempDir(), "vault"),
+		Stores: func(backend, service string) (keyring.Store, error) {
+			asked = append(asked, service)
+			return mem, nil
+		},
+		LockTimeout: 500 * time.Millisecond,
+	}
+	ctx := context.Background()
+	if _, err := v.Add(ctx, "a", key(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(v.indexPath(), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(b *bolt.Tx) error { return b.Bucket(bucketMeta).Delete(keyService) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	asked = nil
+	s, _ := v.List()
+	if _, err := v.Secret(ctx, s, "a"); !errors.Is(err, ErrDamaged) {
+		t.Errorf("secret: %v", err)
+	}
+	if _, err := v.Add(ctx, "b", key(t, 2)); !errors.Is(err, ErrDamaged) {
+		t.Errorf("add: %v", err)
+	}
+	if _, err := v.Remove(ctx, "a"); !errors.Is(err, ErrDamaged) {
+		t.Errorf("rm: %v", err)
+	}
+	if err := v.Rename(ctx, "a", "c"); !errors.Is(err, ErrDamaged) {
+		t.Errorf("rename: %v", err)
+	}
+	if _, err := v.Rotate(ctx, "a", key(t, 3)); !errors.Is(err, ErrDamaged) {
+		t.Errorf("rotate: %v", err)
+	}
+	if len(asked) > 0 {
+		t.Errorf("the keychain was used with services %q", asked)
+	}
+	if err := holds(mem, "a", key(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := v.Doctor(ctx, DoctorOptions{})
+	if r.Healthy() || !strings.Contains(mustFindCheck(t, r, KindIndex, v.indexPath()).Problem, "no keychain service") {
+		t.Fatalf("doctor: %s", dumpReport(r))
+	}
+	if s, _ := v.List(); len(s.Entries) != 1 || len(s.Pending) != 0 {
+		t.Fatalf("the refused writes left %+v %+v", s.Entries, s.Pending)
+	}
+}
