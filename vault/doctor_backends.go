@@ -74,9 +74,17 @@ func (v *Vault) checkBackends(ctx context.Context, r *Report, idx *indexState, a
 		if fl, ok := store.(fileLike); ok {
 			if !fl.Exists() {
 				st.missingFile = true
-				if len(entries) > 0 {
+				// A reservation needs no file: a first add killed before
+				// writing it stored nothing.
+				n := 0
+				for _, e := range entries {
+					if !e.reservation() {
+						n++
+					}
+				}
+				if n > 0 {
 					st.err = fmt.Errorf("%s does not exist", keyring.FileName)
-					f.Problem = fmt.Sprintf("is missing: %s does not exist, but %d %s use it", keyring.FileName, len(entries), plural(len(entries), "key", "keys"))
+					f.Problem = fmt.Sprintf("is missing: %s does not exist, but %d %s use it", keyring.FileName, n, plural(n, "key", "keys"))
 					f.Hint = fmt.Sprintf("restore %s from a backup", keyring.FilePath(v.Dir))
 				} else {
 					f.Detail = fmt.Sprintf("no %s yet", keyring.FileName)

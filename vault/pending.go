@@ -49,6 +49,12 @@ func (e *Entry) Hidden() bool {
 	return e.Pending != nil && (e.Pending.Op == OpAdd || e.Pending.Op == OpRename || e.Pending.Op == OpMoved)
 }
 
+// reservation reports whether e only reserves its label for a first write
+// (an add, or a rename's new label) that has not finished.
+func (e *Entry) reservation() bool {
+	return e.Pending != nil && (e.Pending.Op == OpAdd || e.Pending.Op == OpRename)
+}
+
 // moved reports whether e is the record a rename keeps of its old label.
 func (e *Entry) moved() bool { return e.Pending != nil && e.Pending.Op == OpMoved }
 

@@ -34,6 +34,9 @@ func (v *Vault) checkPending(ctx context.Context, r *Report, idx *indexState, e 
 	f := r.add(&Finding{Kind: KindPending, Label: e.Label,
 		Detail: fmt.Sprintf("%s by process %d since %s", p.Op, p.PID, p.Since.Format(time.RFC3339))})
 	sec, skip, err := readSecret(ctx, bs, e.Backend, e.Label, e.Fingerprint)
+	if skip != "" && bs != nil && bs.missingFile && e.reservation() {
+		skip, err = "", keyring.ErrNotFound // no file: nothing was stored
+	}
 	if skip != "" {
 		f.Problem = fmt.Sprintf("%s of %s was interrupted; %s", opName(p.Op), e.Label, skip)
 		return

@@ -253,3 +253,29 @@ func TestDoctorPendingRename(t *testing.T) {
 		t.Error("doctor deleted a secret")
 	}
 }
+
+// A first add to the file backend killed before keys.age existed stored
+// nothing: doctor --fix drops its reservation, and blames no backup.
+func TestDoctorFirstFileAddKilled(t *testing.T) {
+	fx := newDoctorFixture(t)
+	ctx := context.Background()
+	doctorInterrupt(t, fx.v, "add:reserved", func() {
+		_, _ = fx.v.Add(ctx, "first", NewKey{Secret: keyring.NewSecret(docKeyMain), Scheme: "apikey", Env: Production, Backend: BackendFile})
+	})
+	doctorAbandon(t, fx.v, "first")
+	if fx.file.Exists() {
+		t.Fatal("keys.age exists")
+	}
+	r, _ := fx.doctor(t, false)
+	f := mustFindCheck(t, r, KindPending, "first")
+	if r.Healthy() || !f.Fixable || mustFindCheck(t, r, KindBackend, BackendFile).Failed() {
+		t.Fatalf("before --fix: %s", dumpReport(r))
+	}
+	r, said := fx.doctor(t, true)
+	if want := "dropping the reservation of first left by an interrupted add"; len(said) != 1 || said[0] != want || !r.Healthy() {
+		t.Fatalf("said %q: %s", said, dumpReport(r))
+	}
+	if r, _ := fx.doctor(t, false); !r.Healthy() || doctorLabels(t, fx.v) != "" {
+		t.Fatalf("after --fix: %s, labels %q", dumpReport(r), doctorLabels(t, fx.v))
+	}
+}
