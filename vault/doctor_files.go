@@ -147,9 +147,7 @@ func (v *Vault) checkIndex(r *Report) (*indexState, bool) {
 		if err := b.Bucket(bucketEntries).ForEach(func(k, data []byte) error {
 			e, err := decodeEntry(k, data)
 			if err != nil {
-				damaged = append(damaged, &Finding{Kind: KindEntry, Label: ShownLabel(string(k)),
-					Problem: err.Error(),
-					Hint:    "restore index.db from a backup; commands that read every entry fail until then"})
+				damaged = append(damaged, v.damagedEntry(string(k), err))
 				return nil
 			}
 			idx.entries = append(idx.entries, e)
@@ -223,4 +221,17 @@ func (v *Vault) readIndex(fn func(b *bolt.Tx) error) error {
 	}
 	defer db.Close()
 	return guard(func() error { return db.View(fn) })
+}
+
+// damagedEntry is the finding of an index record that cannot be decoded:
+// fixed by dropping the record. It holds no secret; one stored under its
+// label stays in its backend, where doctor reports it.
+func (v *Vault) damagedEntry(key string, err error) *Finding {
+	f := &Finding{Kind: KindEntry, Label: ShownLabel(key), Problem: err.Error(),
+		Hint:    "restore index.db from a backup if you have one",
+		Fixable: true,
+		Fix:     fmt.Sprintf("dropping the damaged entry %s; a secret stored under it stays in its backend", ShownLabel(key)),
+	}
+	f.repair = func(context.Context) error { return v.DropDamaged(key) }
+	return f
 }

@@ -332,21 +332,39 @@ func (t *tx) get(label string) (*Entry, error) {
 	return decodeEntry([]byte(label), data)
 }
 
-// all returns every entry, pending ones included, in label order.
-func (t *tx) all() ([]*Entry, error) {
+// all returns every entry, pending ones included, in label order, and the
+// keys of the records that cannot be decoded: one damaged record must not
+// hide the others.
+func (t *tx) all() (entries []*Entry, damaged []string) {
 	if t == nil {
 		return nil, nil
 	}
-	var out []*Entry
-	err := t.btx.Bucket(bucketEntries).ForEach(func(k, data []byte) error {
-		e, err := decodeEntry(k, data)
-		if err != nil {
-			return err
+	_ = t.btx.Bucket(bucketEntries).ForEach(func(k, data []byte) error {
+		if e, err := decodeEntry(k, data); err != nil {
+			damaged = append(damaged, string(k))
+		} else {
+			entries = append(entries, e)
 		}
-		out = append(out, e)
 		return nil
 	})
-	return out, err
+	return entries, damaged
+}
+
+// dropDamaged deletes the record of key if it still cannot be decoded.
+func (t *tx) dropDamaged(key string) error {
+	data := t.btx.Bucket(bucketEntries).Get([]byte(key))
+	if data == nil {
+		return nil
+	}
+	if _, err := decodeEntry([]byte(key), data); err == nil {
+		return fmt.Errorf("entry %s %w", ShownLabel(key), errChanged)
+	}
+	if t.defaultLabel() == key {
+		if err := t.setDefault(""); err != nil {
+			return err
+		}
+	}
+	return t.delete(key)
 }
 
 // errNoIndex is returned by a write to a vault with no index, which the

@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/toloka-vault/vault/keyring"
@@ -12,6 +13,7 @@ import (
 type Snapshot struct {
 	Entries []*Entry // visible entries, label order
 	Pending []*Entry // entries of unfinished adds and renames
+	Damaged []string // labels whose record cannot be read
 	Default string
 	Service string
 }
@@ -32,11 +34,8 @@ func (v *Vault) List() (*Snapshot, error) {
 
 // snapshot reads the whole index.
 func (t *tx) snapshot() (*Snapshot, error) {
-	all, err := t.all()
-	if err != nil {
-		return nil, err
-	}
-	s := &Snapshot{Default: t.defaultLabel(), Service: t.service()}
+	all, damaged := t.all()
+	s := &Snapshot{Default: t.defaultLabel(), Service: t.service(), Damaged: damaged}
 	for _, e := range all {
 		switch {
 		case e.moved():
@@ -49,6 +48,13 @@ func (t *tx) snapshot() (*Snapshot, error) {
 		}
 	}
 	return s, nil
+}
+
+// IsDamaged reports whether the record of label cannot be read.
+func (s *Snapshot) IsDamaged(label string) bool { return slices.Contains(s.Damaged, label) }
+
+func errDamagedEntry(label string) error {
+	return fmt.Errorf("%w: %q (`vault rm %s` or `vault doctor --fix` drops it)", ErrDecode, ShownLabel(label), ShownLabel(label))
 }
 
 // Labels returns the visible labels.
@@ -113,6 +119,9 @@ func (s *Snapshot) Lookup(label string) (*Entry, error) {
 	if e := s.Find(label); e != nil {
 		return e, nil
 	}
+	if s.IsDamaged(label) {
+		return nil, errDamagedEntry(label)
+	}
 	return nil, s.notFound(label)
 }
 
@@ -127,7 +136,10 @@ func (s *Snapshot) CheckAdd(label string, key keyring.Secret) error {
 	if s.Find(label) != nil {
 		return errExists(label)
 	}
-	if len(s.Entries)+len(s.Pending) >= MaxLabels {
+	if s.IsDamaged(label) {
+		return errDamagedEntry(label)
+	}
+	if len(s.Entries)+len(s.Pending)+len(s.Damaged) >= MaxLabels {
 		return errFull()
 	}
 	if !key.IsZero() {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/toloka-vault/vault/keyring"
@@ -164,9 +165,9 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 	var service string
 	err = v.createAndUpdate(func(t *tx) error {
 		service = t.service()
-		all, err := t.all()
-		if err != nil {
-			return err
+		all, damaged := t.all()
+		if slices.Contains(damaged, label) {
+			return errDamagedEntry(label)
 		}
 		others := all[:0:0]
 		for _, o := range all {
@@ -182,7 +183,7 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 			}
 			return errExists(label)
 		}
-		count := 0
+		count := len(damaged)
 		for _, o := range others {
 			if !o.moved() {
 				count++ // a moved record's key is counted under its new label
@@ -431,10 +432,7 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 		if old, err = v.target(t, label, false); err != nil {
 			return err
 		}
-		all, err := t.all()
-		if err != nil {
-			return err
-		}
+		all, _ := t.all()
 		switch l := holderOf(all, fp); l {
 		case "":
 		case label:
@@ -471,6 +469,17 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 		return nil, fmt.Errorf("the new key is stored but the index could not be updated (run `vault doctor --fix`): %w", err)
 	}
 	return next, nil
+}
+
+// DropDamaged deletes the index record of label if it cannot be read. A
+// secret it had stays in its backend, where doctor reports it.
+func (v *Vault) DropDamaged(label string) error {
+	return v.update(func(t *tx) error {
+		if t == nil {
+			return nil
+		}
+		return t.dropDamaged(label)
+	})
 }
 
 // SetDefault makes label the default ("" unsets it).

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -36,7 +37,12 @@ func runRm(c *cli.Context) error {
 	e := cfg.e
 	labels := uniq(c.Args().Slice())
 	var entries []*vault.Entry
+	var damaged []string // records that cannot be read: only dropped
 	for _, l := range labels {
+		if snap.IsDamaged(l) {
+			damaged = append(damaged, l)
+			continue
+		}
 		en, err := snap.Lookup(l)
 		if err != nil {
 			return fmt.Errorf("%w; nothing was removed", err)
@@ -56,9 +62,20 @@ func runRm(c *cli.Context) error {
 				return usageErr("nothing was removed")
 			}
 		}
+		for _, l := range damaged {
+			if ok, err := confirm(e, fmt.Sprintf("Remove the damaged entry %s?", l)); err != nil || !ok {
+				return cmp.Or(err, usageErr("nothing was removed"))
+			}
+		}
 	}
 	if err := cfg.needPassphrase(cmdContext(c), entries); err != nil {
 		return err
+	}
+	for _, l := range damaged {
+		if err := v.DropDamaged(l); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "removed the damaged entry %s; a secret stored under it stays in its backend (`vault doctor` reports it)\n", l)
 	}
 	for _, en := range entries {
 		if _, err := v.Remove(cmdContext(c), en.Label); err != nil {
