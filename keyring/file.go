@@ -30,6 +30,9 @@ const (
 	// maxPlaintext bounds what a decryption may produce: 50 keys of 4 KiB fit
 	// many times over, and a damaged or hostile file cannot exhaust memory.
 	maxPlaintext = 16 << 20
+	// maxFile bounds the encrypted file read: maxPlaintext and age's
+	// overhead fit.
+	maxFile = 2 * maxPlaintext
 	// defaultLockTimeout is used when FileOptions.LockTimeout is zero.
 	defaultLockTimeout = 10 * time.Second
 )
@@ -213,7 +216,7 @@ func (f *File) read(ctx context.Context) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(f.path)
+	data, err := ReadRegular(f.path, maxFile)
 	unlock()
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotFound
@@ -246,7 +249,7 @@ func (f *File) update(ctx context.Context, change func(map[string]string) (bool,
 	defer unlock()
 
 	m := map[string]string{}
-	data, err := os.ReadFile(f.path)
+	data, err := ReadRegular(f.path, maxFile)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:

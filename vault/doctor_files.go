@@ -118,7 +118,7 @@ type indexState struct {
 
 func (v *Vault) checkIndex(r *Report) (*indexState, bool) {
 	f := r.add(&Finding{Kind: KindIndex, Label: r.Index})
-	if _, err := os.Stat(r.Index); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Lstat(r.Index); errors.Is(err, fs.ErrNotExist) {
 		f.Detail = "no index yet: the vault is empty"
 		return &indexState{}, true
 	} else if err != nil {

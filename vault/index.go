@@ -186,13 +186,21 @@ func (v *Vault) open(path string, readOnly bool) (*bolt.DB, error) {
 	return nil, fmt.Errorf("open index %s: %w", path, err)
 }
 
-// precheck refuses an index file that cannot be a bbolt database: empty,
-// shorter than its own meta page says, or without bbolt's magic. A missing
-// file is fs.ErrNotExist.
+// precheck refuses an index file that cannot be a bbolt database: not a
+// regular file (a FIFO would block every command), empty, shorter than its
+// own meta page says, or without bbolt's magic. A missing file is
+// fs.ErrNotExist; a link to a missing file is refused, as bbolt would
+// create the file at its target.
 func precheck(path string) error {
-	f, err := os.Open(path)
+	f, err := keyring.OpenRegular(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		if _, lerr := os.Lstat(path); lerr == nil {
+			return fmt.Errorf("%s is a symbolic link to a missing file; vault does not create the index there: remove the link", path)
+		}
 		return err
+	}
+	if errors.Is(err, keyring.ErrNotRegular) {
+		return fmt.Errorf("%w: %v", ErrDamaged, err)
 	}
 	if err != nil {
 		return fmt.Errorf("open index %s: %w", path, err)
