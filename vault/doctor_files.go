@@ -71,6 +71,13 @@ func (v *Vault) checkPermissions(r *Report) {
 			r.add(&Finding{Kind: KindPermissions, Label: w.path, Problem: fmt.Sprintf("cannot read its mode: %v", err)})
 			continue
 		}
+		if w.dir && st.Mode()&fs.ModeSymlink != 0 {
+			// A link to the directory (dotfiles) is what every command
+			// follows: the directory it names is checked.
+			if target, err := os.Stat(w.path); err == nil {
+				st = target
+			}
+		}
 		if st.Mode()&fs.ModeSymlink != 0 || st.IsDir() != w.dir {
 			kind := "a regular file"
 			if w.dir {
@@ -78,6 +85,12 @@ func (v *Vault) checkPermissions(r *Report) {
 			}
 			r.add(&Finding{Kind: KindPermissions, Label: w.path, Problem: "is not " + kind,
 				Hint: "move it away; vault does not follow links here"})
+			continue
+		}
+		if uid, ok := fileOwner(st); w.dir && ok && uid != os.Getuid() {
+			r.add(&Finding{Kind: KindPermissions, Label: w.path, Problem: fmt.Sprintf("belongs to another user (uid %d)", uid),
+				Detail: "vault refuses to use it: that user could read or replace the index",
+				Hint:   "use a vault directory of your own (--dir or TOLOKA_VAULT_DIR)"})
 			continue
 		}
 		got := st.Mode().Perm()
@@ -93,7 +106,10 @@ func (v *Vault) checkPermissions(r *Report) {
 			Fixable: true,
 			Fix:     fmt.Sprintf("chmod %04o %s", mode, path),
 		}
-		if got&0o077 != 0 {
+		switch {
+		case w.dir && got&0o022 != 0:
+			f.Detail = "other users may change it: vault refuses to use it until then"
+		case got&0o077 != 0:
 			f.Detail = "other users may read it"
 		}
 		f.repair = func(context.Context) error {

@@ -53,6 +53,9 @@ type tx struct {
 // view runs fn in a read-only transaction, opening the index read-only
 // (shared lock) and closing it afterwards. A missing index reads as empty.
 func (v *Vault) view(fn func(t *tx) error) error {
+	if err := v.checkDir(); err != nil {
+		return err
+	}
 	db, err := v.open(v.indexPath(), true)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fn(nil)
@@ -81,6 +84,9 @@ func (v *Vault) view(fn func(t *tx) error) error {
 // an add creates the index (createAndUpdate), so a refused rename or rm
 // never leaves a new vault directory behind.
 func (v *Vault) update(fn func(t *tx) error) error {
+	if err := v.checkDir(); err != nil {
+		return err
+	}
 	path := v.indexPath()
 	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
 		return fn(nil)
@@ -93,6 +99,9 @@ func (v *Vault) update(fn func(t *tx) error) error {
 func (v *Vault) createAndUpdate(fn func(t *tx) error) error {
 	if err := os.MkdirAll(v.Dir, 0o700); err != nil {
 		return fmt.Errorf("create vault directory: %w", err)
+	}
+	if err := v.checkDir(); err != nil {
+		return err
 	}
 	path := v.indexPath()
 	if err := v.create(path); err != nil {
