@@ -25,7 +25,8 @@ func doctorCommand() *cli.Command {
 			"Exit status 0 when healthy, 1 when a problem is left.\n\n" +
 			"--fix repairs what is safe, saying what it does first: modes, interrupted\n" +
 			"writes (finished when the key got stored, undone otherwise), entries\n" +
-			"whose secret is gone from its backend (dropped), and keychain items under\n" +
+			"whose secret is gone from its backend and index entries that cannot be\n" +
+			"read (dropped; a secret stays in its backend), and keychain items under\n" +
 			"the vault's service that no entry names and that hold a key (adopted as\n" +
 			"unverified, within the 50-key limit). Another program's item beside a key\n" +
 			"of vault's is reported and left alone. It never deletes a secret,\n" +
