@@ -20,17 +20,9 @@ func TestDamagedEntry(t *testing.T) {
 	sb.add("b", kB)
 	sb.add("c", kC)
 	damage := func(label string) {
-		t.Helper()
-		db, err := bolt.Open(filepath.Join(sb.dir, vault.IndexFile), 0o600, &bolt.Options{Timeout: 10 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		if err := db.Update(func(tx *bolt.Tx) error {
+		sb.editIndex(func(tx *bolt.Tx) error {
 			return tx.Bucket([]byte("entries")).Put([]byte(label), []byte("{not json"))
-		}); err != nil {
-			t.Fatal(err)
-		}
+		})
 	}
 	damage("b")
 	damage("c")
@@ -59,5 +51,18 @@ func TestDamagedEntry(t *testing.T) {
 	// The secrets of b and c stay in keys.age, reported as orphans.
 	if got := sb.backendSecret("b"); got != kB {
 		t.Fatalf("the secret of b is gone from the file backend")
+	}
+}
+
+// editIndex changes the index behind vault's back.
+func (sb *sandbox) editIndex(fn func(tx *bolt.Tx) error) {
+	sb.t.Helper()
+	db, err := bolt.Open(filepath.Join(sb.dir, vault.IndexFile), 0o600, &bolt.Options{Timeout: 10 * time.Second})
+	if err != nil {
+		sb.t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(fn); err != nil {
+		sb.t.Fatal(err)
 	}
 }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -19,14 +17,7 @@ func TestLostService(t *testing.T) {
 	kA := testKey("svcA", 1)
 	sb.add("a", kA)
 	svc := sb.service()
-	db, err := bolt.Open(filepath.Join(sb.dir, vault.IndexFile), 0o600, &bolt.Options{Timeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Delete([]byte("service")) }); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	sb.editIndex(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Delete([]byte("service")) })
 	for _, args := range [][]string{{"get", "a"}, {"add", "b", "--no-verify"}, {"rm", "a", "--yes"}, {"rotate", "a", "--no-verify"}} {
 		r := sb.run(testKey("svcB", 2)+"\n", args...)
 		if r.code != 1 || !strings.Contains(r.stderr, "no keychain service") || !strings.Contains(r.stderr, "vault doctor") {
