@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/toloka-vault/vault/keyring"
 )
@@ -180,11 +181,11 @@ func (v *Vault) checkForeign(ctx context.Context, r *Report, idx *indexState, bs
 		f.repair = func(ctx context.Context) error {
 			e := v.newEntry(label, NewKey{Secret: key, Scheme: scheme(key.Reveal()), Env: Production, Backend: BackendOS}, v.now())
 			return v.update(func(t *tx) error {
-				all, err := t.all()
-				if err != nil {
-					return err
+				all, damaged := t.all()
+				if slices.Contains(damaged, label) {
+					return errDamagedEntry(label)
 				}
-				n := 0
+				n := len(damaged)
 				for _, o := range all {
 					if o.Label == label {
 						return fmt.Errorf("%w: %q; nothing adopted", ErrExists, label)
