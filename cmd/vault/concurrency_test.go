@@ -20,9 +20,9 @@ import (
 
 // TestConcurrentProcesses runs 8 vault processes at once doing a seeded
 // random mix of add, rm, rename, verify, list and exec on a few shared
-// labels, on each backend. Each operation may fail as SPEC.md allows
+// labels, on each backend. Each operation may fail as the manual allows
 // (label taken, not found, busy), but none may hang, report a damaged
-// index or exit with a status SPEC.md does not give that command; and
+// index or exit with a status the manual does not give that command; and
 // afterwards no key whose add succeeded is lost (beyond those removed), no
 // key sits under two labels, no write is left pending, and doctor finds
 // the vault healthy.
@@ -34,7 +34,7 @@ func TestConcurrentProcesses(t *testing.T) {
 	}
 }
 
-// allowedExit is what SPEC.md lets each operation exit with here (Toloka
+// allowedExit is what the manual (docs/vault.md) lets each operation exit with here (Toloka
 // always answers 200, so verify has no 3 or 4).
 var allowedExit = map[string][]int{
 	"add":    {0, 1, 2},
@@ -124,7 +124,7 @@ func concurrentRun(t *testing.T, backend string) {
 				}
 				mu.Unlock()
 				if !slices.Contains(allowedExit[op], r.code) {
-					t.Errorf("worker %d op %d: exit %d is not one SPEC.md gives %s: %s", w, i, r.code, op, r)
+					t.Errorf("worker %d op %d: exit %d is not one the manual gives %s: %s", w, i, r.code, op, r)
 				}
 				if strings.Contains(r.stderr, "being changed by another vault process") && !strings.Contains(r.stderr, "\nhint: try again when the other vault command has finished") {
 					t.Errorf("worker %d op %d: a busy key without the hint: %s", w, i, r)

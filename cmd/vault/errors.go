@@ -10,7 +10,7 @@ import (
 	"github.com/toloka-vault/vault/verify"
 )
 
-// Exit statuses (SPEC.md, Exit status).
+// Exit statuses (docs/vault.md, EXIT STATUS).
 const (
 	exitOK          = 0
 	exitFailure     = 1   // keychain, index, I/O

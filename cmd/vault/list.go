@@ -132,7 +132,7 @@ func ago(t *time.Time, now time.Time) string {
 	return t.Local().Format("2006-01-02")
 }
 
-// jsonEntry is one element of `list --json`: exactly the keys of SPEC.md.
+// jsonEntry is one element of `list --json`: exactly the keys docs/json.md lists.
 type jsonEntry struct {
 	Label      string         `json:"label"`
 	Env        string         `json:"env"`

@@ -101,7 +101,7 @@ func (t *toloka) decide(ctx context.Context, env string, key keyring.Secret) (va
 		return vault.Check{Env: vault.Production, Status: vault.Invalid, At: now}, true
 	}
 	// No answer from one or both: the key is kept, unverified, in
-	// production (SPEC.md); the error says what each side answered.
+	// production (a pasted key is shown only once); the error says what each side answered.
 	var errs []string
 	for _, o := range []outcome{prod, sand} {
 		if o.res.Status == verify.NoAnswer {
