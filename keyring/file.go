@@ -58,9 +58,10 @@ type FileOptions struct {
 	// Path is the encrypted file, usually FilePath(dir). Its directory
 	// must exist. The lock file is FileLockPath(Path).
 	Path string
-	// Passphrase is called lazily, at most once per File, and only when the
-	// file must be read or created. It may return ErrNoPassphrase.
-	Passphrase func() (string, error)
+	// Passphrase opens the file and encrypts it. The caller resolves and
+	// checks it; an empty one gives ErrNoPassphrase when the file must be
+	// read or created.
+	Passphrase string
 	// WorkFactor is the scrypt log2 work factor for new encryptions; 0 means
 	// age's default (18, about a second). Tests set a low one.
 	WorkFactor int
@@ -84,14 +85,11 @@ type FileOptions struct {
 // the old file or the new one. A File is safe for concurrent use.
 type File struct {
 	path        string
-	passphrase  func() (string, error)
+	passphrase  string
 	workFactor  int
 	lockTimeout time.Duration
 
-	mu       sync.Mutex // guards the fields below
-	passDone bool
-	pass     string
-	passErr  error
+	mu sync.Mutex // guards the fields below
 	// cacheSum is the SHA-256 of the file bytes cacheMap was decrypted from.
 	cacheSum [sha256.Size]byte
 	cacheMap map[string]string
@@ -178,24 +176,12 @@ func (f *File) Labels(ctx context.Context) ([]string, error) {
 	return slices.Sorted(maps.Keys(m)), nil
 }
 
-// getPassphrase calls the Passphrase function the first time only and
-// remembers its answer, error included.
+// getPassphrase returns the passphrase, or ErrNoPassphrase when there is none.
 func (f *File) getPassphrase() (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.passDone {
-		f.passDone = true
-		switch {
-		case f.passphrase == nil:
-			f.passErr = ErrNoPassphrase
-		default:
-			f.pass, f.passErr = f.passphrase()
-			if f.passErr == nil && f.pass == "" {
-				f.passErr = fmt.Errorf("empty passphrase: %w", ErrNoPassphrase)
-			}
-		}
+	if f.passphrase == "" {
+		return "", ErrNoPassphrase
 	}
-	return f.pass, f.passErr
+	return f.passphrase, nil
 }
 
 // read returns the secrets in the file, or ErrNotFound when there is no file.

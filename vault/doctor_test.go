@@ -38,7 +38,7 @@ func newDoctorFixture(t *testing.T) *doctorFixture {
 	dir := filepath.Join(t.TempDir(), "vault")
 	fx.file = keyring.NewFile(keyring.FileOptions{
 		Path:       keyring.FilePath(dir),
-		Passphrase: func() (string, error) { return "correct horse", nil },
+		Passphrase: "correct horse",
 		WorkFactor: 10,
 	})
 	fx.v = &Vault{

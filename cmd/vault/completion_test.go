@@ -68,109 +68,135 @@ const (
 	testKeySandbox = "BBBBBaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 )
 
-func TestCompletionBash(t *testing.T) {
-	needTool(t, "bash", "bash")
-	if newApp(systemEnv()).Command("__complete-labels") == nil {
-		t.Fatal("completeLabelsCommand() is not in commands() (app.go)")
-	}
+// TestCompletionShells runs each shell's script in the real shell: bash's
+// function with COMP_WORDS set, fish's `complete -C`, and zsh's function with
+// its completion builtins replaced by ones that print what they were given.
+func TestCompletionShells(t *testing.T) {
 	dir := t.TempDir()
 	env := vaultOnPath(t, dir)
 	runVault(t, env, testKeyMain+"\n", "add", "main", "--no-verify")
 	runVault(t, env, testKeySandbox+"\n", "add", "sandbox-1", "--no-verify", "--env", "sandbox")
-	script := completionScript(t, env, "bash")
 
 	tests := []struct {
 		line string // the command line, completed at its end
 		want []string
 		not  []string
+		zsh  []string // what zsh's stubs print instead, when it differs
 	}{
-		{line: "vault ge", want: []string{"get"}},
-		{line: "vault ", want: []string{"add", "list", "get", "exec", "completion"}, not: []string{"__complete-labels"}},
+		{line: "vault ge", want: []string{"get"}, not: []string{"exec"}},
+		{line: "vault ", want: []string{"add", "list", "get", "exec", "completion"}, not: []string{"__complete", "help"}},
 		{line: "vault get ", want: []string{"main", "sandbox-1"}},
 		{line: "vault get m", want: []string{"main"}, not: []string{"sandbox-1"}},
+		{line: "vault get --backend file ", want: []string{"main", "sandbox-1"}},
 		{line: "vault --dir " + dir + " get ", want: []string{"main", "sandbox-1"}},
+		{line: "vault rm ", want: []string{"main", "sandbox-1"}},
 		{line: "vault rm main ", want: []string{"main", "sandbox-1"}},
-		{line: "vault rename main ", want: nil, not: []string{"main", "sandbox-1"}},
-		{line: "vault add ", want: nil, not: []string{"main"}},
+		{line: "vault rename main ", not: []string{"main", "sandbox-1"}},
+		{line: "vault add ", not: []string{"main"}},
 		{line: "vault add main --", want: []string{"--no-verify", "--env", "--from-env", "--backend", "--help"}, not: []string{"--json"}},
 		{line: "vault add main --env ", want: []string{"auto", "production", "sandbox"}},
 		{line: "vault list --", want: []string{"--json"}, not: []string{"--no-verify"}},
 		{line: "vault --", want: []string{"--dir", "--backend", "--version"}},
 		{line: "vault completion ", want: []string{"bash", "zsh", "fish"}},
-		{line: "vault exec main -- ", not: []string{"main", "sandbox-1"}},
 		{line: "vault exec ", want: []string{"main", "sandbox-1"}},
-		{line: "vault exec main -- bas", want: []string{"bash"}},
+		{line: "vault exec --env-var X ", want: []string{"main", "sandbox-1"}},
+		{line: "vault exec main -- ", not: []string{"main", "sandbox-1"}, zsh: []string{"_normal  1"}},
+		{line: "vault exec main -- bas", want: []string{"bash"}, zsh: []string{"_normal bas 1"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.line, func(t *testing.T) {
-			got := bashComplete(t, env, script, tt.line)
-			have := map[string]bool{}
-			for _, w := range got {
-				have[w] = true
-			}
-			for _, w := range tt.want {
-				if !have[w] {
-					t.Errorf("%q completes to %q, missing %q", tt.line, got, w)
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		t.Run(shell, func(t *testing.T) {
+			needTool(t, shell, shell)
+			script := completionScript(t, env, shell)
+			for _, tt := range tests {
+				got := shellComplete(t, env, shell, script, tt.line)
+				want, not := tt.want, tt.not
+				if shell == "zsh" && tt.zsh != nil {
+					want, not = tt.zsh, nil
 				}
-			}
-			for _, w := range tt.not {
-				if have[w] {
-					t.Errorf("%q completes to %q, which should not hold %q", tt.line, got, w)
+				have := map[string]bool{}
+				for _, w := range got {
+					have[w] = true
 				}
-			}
-			if tt.want == nil && tt.not == nil && len(got) != 0 {
-				t.Errorf("%q completes to %q, want nothing", tt.line, got)
+				for _, w := range want {
+					if !have[w] {
+						t.Errorf("%q completes to %q, missing %q", tt.line, got, w)
+					}
+				}
+				for _, w := range not {
+					if have[w] {
+						t.Errorf("%q completes to %q, which should not hold %q", tt.line, got, w)
+					}
+				}
 			}
 		})
 	}
-	if got := bashComplete(t, env, script, "vault ge"); len(got) != 1 || got[0] != "get" {
-		t.Errorf("vault ge<TAB> = %q, want exactly get", got)
-	}
 }
 
-// bashComplete sources script in a real bash and returns COMPREPLY for
-// line completed at its end, the way bash's programmable completion would.
-func bashComplete(t *testing.T, env []string, script, line string) []string {
-	t.Helper()
-	driver := `
+// Drivers that complete a line at its end in a real shell and print one
+// candidate a line.
+var shellDrivers = map[string][]string{
+	"bash": {"bash", "--norc", "--noprofile", "-c", `
 source "$1"
 COMP_LINE=$2
-COMP_POINT=${#COMP_LINE}
 read -ra COMP_WORDS <<< "$COMP_LINE"
 [[ $COMP_LINE == *' ' ]] && COMP_WORDS+=('')
 COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
 _vault vault "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
 printf '%s\n' "${COMPREPLY[@]}"
-`
-	cmd := exec.Command("bash", "--norc", "--noprofile", "-c", driver, "bash", script, line)
+`},
+	"zsh": {"zsh", "-f", "-c", `
+compdef() { : }
+compset() { : }
+_describe() { local name=$4; print -rl -- ${${(P)name}%%:*} }
+_files() { print -r -- "_files $*" }
+_normal() { print -r -- "_normal $words[1] $CURRENT" }
+source "$1"
+words=(${(z)2})
+[[ $2 == *' ' ]] && words+=('')
+CURRENT=${#words}
+_vault
+`},
+	"fish": {"fish", "--no-config", "-c", `source $argv[1]; complete -C $argv[2]`},
+}
+
+func shellComplete(t *testing.T, env []string, shell, script, line string) []string {
+	t.Helper()
+	d := shellDrivers[shell]
+	cmd := exec.Command(d[0], append(d[1:], shell, script, line)...)
+	if shell == "fish" {
+		cmd = exec.Command(d[0], append(d[1:], script, line)...)
+	}
 	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("bash completion of %q: %v\n%s", line, err, stderr.String())
+		t.Fatalf("%s completion of %q: %v\n%s", shell, line, err, stderr.String())
 	}
 	if stderr.Len() > 0 {
-		t.Errorf("bash completion of %q wrote to stderr:\n%s", line, stderr.String())
+		t.Errorf("%s completion of %q wrote to stderr:\n%s", shell, line, stderr.String())
 	}
 	var out []string
 	for _, w := range strings.Split(stdout.String(), "\n") {
-		if w != "" {
+		if w, _, _ = strings.Cut(w, "\t"); w != "" {
 			out = append(out, w)
 		}
 	}
 	return out
 }
 
-func TestCompletionZshFish(t *testing.T) {
+// TestCompletionScriptsAreThin: each shell's script is a wrapper of
+// `vault __complete`, at most 40 lines, that the shell itself accepts.
+func TestCompletionScriptsAreThin(t *testing.T) {
 	env := vaultOnPath(t, t.TempDir())
-	for _, shell := range []string{"zsh", "fish"} {
+	for _, shell := range []string{"bash", "zsh", "fish"} {
 		t.Run(shell, func(t *testing.T) {
 			script := completionScript(t, env, shell)
 			data, _ := os.ReadFile(script)
-			for _, want := range []string{"__complete-labels", "no-verify", "rotate"} {
-				if !bytes.Contains(data, []byte(want)) {
-					t.Errorf("the %s script does not mention %q", shell, want)
-				}
+			if n := bytes.Count(data, []byte("\n")); n > 40 {
+				t.Errorf("the %s script has %d lines, want at most 40", shell, n)
+			}
+			if !bytes.Contains(data, []byte("vault __complete")) {
+				t.Errorf("the %s script does not ask vault __complete", shell)
 			}
 			out, err := exec.Command(needTool(t, shell, shell), "-n", script).CombinedOutput()
 			if err != nil {
@@ -197,25 +223,25 @@ func TestCompletionUnknownShell(t *testing.T) {
 	}
 }
 
-// TestCompleteLabelsQuiet: the hidden command prints nothing and exits 0
-// when there is no index, or when the index is not a database.
-func TestCompleteLabelsQuiet(t *testing.T) {
+// TestCompleteQuiet: the hidden command prints no label and exits 0 when
+// there is no index, or when the index is not a database.
+func TestCompleteQuiet(t *testing.T) {
 	dir := t.TempDir()
 	env := vaultOnPath(t, dir)
-	if out := runVault(t, env, "", "__complete-labels"); out != "" {
+	if out := runVault(t, env, "", "__complete", "get", ""); out != ":\n" {
 		t.Errorf("empty vault: %q", out)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "index.db")); err == nil {
-		t.Error("__complete-labels created an index")
+		t.Error("__complete created an index")
 	}
 	if err := os.WriteFile(filepath.Join(dir, "index.db"), []byte("not a database"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out := runVault(t, env, "", "__complete-labels"); out != "" {
+	if out := runVault(t, env, "", "__complete", "get", ""); out != ":\n" {
 		t.Errorf("damaged index: %q", out)
 	}
 	env = append(env, "TOLOKA_VAULT_BACKEND=nonsense")
-	if out := runVault(t, env, "", "__complete-labels"); out != "" {
+	if out := runVault(t, env, "", "__complete", "get", ""); out != ":\n" {
 		t.Errorf("bad configuration: %q", out)
 	}
 }

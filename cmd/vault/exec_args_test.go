@@ -28,7 +28,7 @@ func TestParseExecArgs(t *testing.T) {
 		{[]string{"main", "sh", "-c", "echo --"}, "main", nil, []string{"sh", "-c", "echo --"}, false, false},
 	}
 	for _, c := range cases {
-		a, err := parseExecArgs(c.args)
+		a, err := parseExecArgs(newApp(systemEnv()), c.args)
 		if (err != nil) != c.err {
 			t.Errorf("%q: err %v", c.args, err)
 			continue

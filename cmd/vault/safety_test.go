@@ -4,7 +4,7 @@ package main
 // leak_test.go, hostile_test.go): each runs the test binary as vault (see
 // TestMain) in a sandbox of its own (vault directory, HOME, TMPDIR, and
 // keychain service), every process bounded in time, and checks the
-// promises of SPEC.md "What is never allowed" from the outside.
+// promises of docs/security.md from the outside.
 
 import (
 	"bytes"
@@ -32,7 +32,7 @@ import (
 )
 
 // vaultTimeout bounds every vault process a safety test starts: one that
-// runs longer has hung, which SPEC.md never allows.
+// runs longer has hung, which vault never allows.
 const vaultTimeout = 60 * time.Second
 
 // testPassphrase is the file backend's passphrase in the sandboxes.
@@ -378,7 +378,7 @@ func (sb *sandbox) store(backend string) keyring.Store {
 	}
 	return keyring.NewFile(keyring.FileOptions{
 		Path:       filepath.Join(sb.dir, "keys.age"),
-		Passphrase: func() (string, error) { return testPassphrase, nil },
+		Passphrase: testPassphrase,
 		WorkFactor: testFileWorkFactor,
 	})
 }
@@ -423,7 +423,7 @@ type invariants struct {
 	keeps []keep
 }
 
-// check asserts the invariants of SPEC.md after an interruption:
+// check asserts the invariants of docs/security.md after an interruption:
 //   - list works and says nothing of damage;
 //   - every listed entry either gives, through `vault get`, a key it may
 //     hold, or fails with exit 1 and `vault doctor` reports it (exit 1);

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestPermute(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"vault add main --no-verify", "vault add --no-verify main"},
+		{"vault add main --env sandbox --no-verify", "vault add --env sandbox --no-verify main"},
+		{"vault get main --dir /d", "vault --dir /d get main"},
+		{"vault get --backend file main", "vault --backend file get main"},
+		{"vault add main --backend file", "vault add --backend file main"},
+		{"vault rm a -- --b", "vault rm a -- --b"},
+		{"vault rm a --yes -- b --yes", "vault rm --yes a -- b --yes"},
+		{"vault --dir /d list --json", "vault --dir /d list --json"},
+		{"vault exec main --dir /d env", "vault exec main --dir /d env"},
+		{"vault nosuch --x y", "vault nosuch --x y"},
+	}
+	app := newApp(systemEnv())
+	for _, c := range cases {
+		got := strings.Join(permute(app, strings.Fields(c.in)), " ")
+		if got != c.want {
+			t.Errorf("permute(%s) = %s, want %s", c.in, got, c.want)
+		}
+	}
+}
+
+func TestDanglingFlag(t *testing.T) {
+	app := newApp(systemEnv())
+	for in, want := range map[string]string{
+		"vault add main --backend": "--backend needs a value",
+		"vault --dir":              "--dir needs a value",
+		"vault add main --env":     "--env needs a value",
+		"vault add main --env=":    "",
+		"vault exec main --dir":    "", // exec reports its own
+		"vault list --json":        "",
+	} {
+		err := danglingFlag(app, strings.Fields(in))
+		if got := ""; err != nil {
+			got = err.Error()
+			if got != want {
+				t.Errorf("%s: %q, want %q", in, got, want)
+			}
+		} else if want != "" {
+			t.Errorf("%s: no error, want %q", in, want)
+		}
+	}
+}
+
+func TestJoinEquals(t *testing.T) {
+	words, orig, split := joinEquals([]string{"exec", "--env-var", "=", "X", "main", "--env", "="})
+	if !reflect.DeepEqual(words, []string{"exec", "--env-var=X", "main", "--env="}) || !reflect.DeepEqual(orig, []int{0, 1, 4, 5}) || !split {
+		t.Errorf("joinEquals: %q %v %v", words, orig, split)
+	}
+}

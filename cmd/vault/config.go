@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/toloka-vault/vault/keyring"
+	"github.com/toloka-vault/vault/vault"
+)
+
+// config is what every command needs, resolved from flags, then the
+// environment, then defaults. It owns the file backend's passphrase: it
+// asks for it and checks it once, and hands keyring.File the value.
+type config struct {
+	e          *env
+	ctx        context.Context
+	dir        string
+	defaultDir bool
+	backend    string
+	timeout    time.Duration
+	// fileWorkFactor is 0 (age's default) in the shipped binary.
+	fileWorkFactor int
+
+	mu   sync.Mutex
+	file *keyring.File // the file backend, once its passphrase is checked
+}
+
+// testFileWorkFactor is set only by test files, to keep scrypt fast there.
+var testFileWorkFactor int
+
+func loadConfig(c *cli.Context) (*config, error) {
+	return newConfig(getEnv(c), cmdContext(c), flagOrEnv(c, "dir"), flagOrEnv(c, "backend"))
+}
+
+// newConfig resolves the configuration from the flags given ("" when not
+// set), the environment and the defaults.
+func newConfig(e *env, ctx context.Context, dir, backend string) (*config, error) {
+	cfg := &config{e: e, ctx: ctx, fileWorkFactor: testFileWorkFactor}
+	base, err := os.UserConfigDir()
+	def := ""
+	if err == nil {
+		def = filepath.Join(base, "toloka-vault")
+	}
+	cfg.dir = or(dir, e.getenv("TOLOKA_VAULT_DIR"))
+	if cfg.dir == "" {
+		if def == "" {
+			return nil, usageErr("no vault directory: set --dir or TOLOKA_VAULT_DIR (%v)", err)
+		}
+		cfg.dir = def
+	}
+	if abs, err := filepath.Abs(cfg.dir); err == nil {
+		cfg.dir = abs
+	}
+	cfg.defaultDir = def != "" && filepath.Clean(cfg.dir) == filepath.Clean(def)
+
+	cfg.backend = or(backend, e.getenv("TOLOKA_VAULT_BACKEND"), vault.BackendOS)
+	if cfg.backend != vault.BackendOS && cfg.backend != vault.BackendFile {
+		return nil, usageErr("unknown backend %q: use os or file", cfg.backend)
+	}
+	cfg.timeout = keyring.DefaultTimeout
+	if s := e.getenv("TOLOKA_VAULT_KEYRING_TIMEOUT"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return nil, usageErr("TOLOKA_VAULT_KEYRING_TIMEOUT=%q is not a positive duration such as 30s", s)
+		}
+		cfg.timeout = d
+	}
+	return cfg, nil
+}
+
+// or returns the first of values that is not empty.
+func or(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// loadVault loads the configuration and reads the index once, as most
+// commands start.
+func loadVault(c *cli.Context) (*config, *vault.Vault, *vault.Snapshot, error) {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	v := cfg.vault()
+	snap, err := v.List()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, v, snap, nil
+}
+
+// flagOrEnv returns the flag's value where it is set on the command or
+// above it, else "".
+func flagOrEnv(c *cli.Context, name string) string {
+	for _, ctx := range c.Lineage() {
+		if ctx.Command == nil && ctx.App == nil {
+			continue
+		}
+		if v := ctx.String(name); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// vault returns the vault of the configured directory. The default
+// directory's keychain service is toloka-vault; any other directory's gets
+// a random suffix when its index is created.
+func (cfg *config) vault() *vault.Vault {
+	service := ""
+	if cfg.defaultDir {
+		service = vault.DefaultService
+	}
+	return &vault.Vault{
+		Dir:     cfg.dir,
+		Service: service,
+		Stores:  cfg.store,
+		Now:     cfg.e.now,
+		Fault:   cfg.e.fault,
+	}
+}
+
+func (cfg *config) store(backend, service string) (keyring.Store, error) {
+	switch backend {
+	case vault.BackendOS:
+		return &keyring.OS{Service: service, Timeout: cfg.timeout}, nil
+	case vault.BackendFile:
+		cfg.mu.Lock()
+		defer cfg.mu.Unlock()
+		if cfg.file != nil {
+			return cfg.file, nil
+		}
+		if f := cfg.newFile(""); !f.Exists() {
+			return f, nil // nothing to open, nothing to ask
+		}
+		if err := cfg.unlock(cfg.ctx); err != nil {
+			return nil, err
+		}
+		return cfg.file, nil
+	}
+	return nil, fmt.Errorf("unknown backend %q", backend)
+}
+
+func (cfg *config) newFile(pass string) *keyring.File {
+	return keyring.NewFile(keyring.FileOptions{
+		Path:       keyring.FilePath(cfg.dir),
+		Passphrase: pass,
+		WorkFactor: cfg.fileWorkFactor,
+	})
+}
+
+// needPassphrase unlocks the file backend (see unlockFile) when one of
+// entries lives there; with no such entry it does nothing.
+func (cfg *config) needPassphrase(ctx context.Context, entries []*vault.Entry) error {
+	for _, en := range entries {
+		if en != nil && en.Backend == vault.BackendFile {
+			return cfg.unlockFile(ctx)
+		}
+	}
+	return nil
+}
+
+// unlockFile gets the file backend's passphrase and, when keys.age exists,
+// checks it by decrypting the file once (the decryption is kept for the
+// command's own read or write), before the command reads anything a person
+// cannot type again, such as a pasted key: a wrong passphrase must not cost
+// it. A passphrase typed on a terminal that is wrong, or not confirmed, is
+// asked again, up to three times. No passphrase is a usage error (exit 2),
+// a wrong one exit 1.
+func (cfg *config) unlockFile(ctx context.Context) error {
+	cfg.mu.Lock()
+	defer cfg.mu.Unlock()
+	if cfg.file != nil {
+		return nil
+	}
+	return cfg.unlock(ctx)
+}
+
+func (cfg *config) unlock(ctx context.Context) error {
+	e := cfg.e
+	tries := 1
+	if e.getenv("TOLOKA_VAULT_PASSPHRASE") == "" && e.getenv("TOLOKA_VAULT_PASSPHRASE_FILE") == "" && e.interactive() {
+		tries = 3
+	}
+	var err error
+	for i := 0; i < tries; i++ {
+		if i > 0 {
+			fmt.Fprintf(e.stderr, "%v; try again\n", err)
+		}
+		var pass string
+		if pass, err = cfg.passphrase(); err != nil {
+			if errors.Is(err, errPassMismatch) {
+				continue
+			}
+			return err
+		}
+		f := cfg.newFile(pass)
+		if _, err = f.Labels(ctx); err == nil {
+			cfg.file = f
+			return nil
+		}
+		if !errors.Is(err, keyring.ErrBadPassphrase) {
+			return err
+		}
+	}
+	return err
+}
+
+// passphrase of the file backend: a variable, a file, or the terminal.
+func (cfg *config) passphrase() (string, error) {
+	e := cfg.e
+	if p := e.getenv("TOLOKA_VAULT_PASSPHRASE"); p != "" {
+		return p, nil
+	}
+	if path := e.getenv("TOLOKA_VAULT_PASSPHRASE_FILE"); path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("%w: cannot read TOLOKA_VAULT_PASSPHRASE_FILE (%v)", keyring.ErrNoPassphrase, err)
+		}
+		p := strings.TrimRight(string(data), "\r\n")
+		if p == "" {
+			return "", fmt.Errorf("%w: TOLOKA_VAULT_PASSPHRASE_FILE %s is empty", keyring.ErrNoPassphrase, path)
+		}
+		return p, nil
+	}
+	if !e.interactive() {
+		return "", fmt.Errorf("%w, and there is no terminal to ask on", keyring.ErrNoPassphrase)
+	}
+	p, err := readHidden(e, "Passphrase for the file backend: ")
+	if err != nil {
+		return "", err
+	}
+	if !cfg.newFile("").Exists() {
+		again, err := readHidden(e, "Passphrase again: ")
+		if err != nil {
+			return "", err
+		}
+		if again != p {
+			return "", errPassMismatch
+		}
+	}
+	if p == "" {
+		return "", fmt.Errorf("%w: an empty passphrase is not allowed", keyring.ErrNoPassphrase)
+	}
+	return p, nil
+}
+
+// errPassMismatch: the two passphrases typed for a new file backend differ.
+var errPassMismatch = &exitError{code: exitUsage, err: errors.New("the passphrases do not match; nothing was stored")}
