@@ -139,10 +139,12 @@ func (l *cmdLine) flag(k wordKind, f cli.Flag, args []string, i int) int {
 }
 
 // scanExec reads exec's arguments: its own flags and at most one LABEL,
-// then COMMAND. A "--" separates them when it comes before LABEL, or right
-// after LABEL and its flags (`vault exec main --env-var X -- cmd`).
-// Without one, everything after LABEL is COMMAND, a "--" included (`vault
-// exec main git log -- f`). An unknown flag before COMMAND is an error.
+// then COMMAND. With "--": before it, flags and at most one LABEL; after
+// it, COMMAND. Without: the first argument that is not a flag is LABEL,
+// flags may follow it, and the next argument that is not a flag starts
+// COMMAND, which from there is passed untouched (`vault exec main
+// --env-var K env`, `vault exec main git log -- f`). An unknown flag
+// before COMMAND is an error: no COMMAND starts with "-".
 func (l *cmdLine) scanExec(app *cli.App, args []string) {
 	flags := append(l.cmd.Flags[:len(l.cmd.Flags):len(l.cmd.Flags)], cli.HelpFlag)
 	rest := func(from int) {
@@ -179,11 +181,6 @@ func (l *cmdLine) scanExec(app *cli.App, args []string) {
 		l.labelAt = len(l.words)
 		l.add(kArg, a, nil)
 		i++
-		if sep, err := execSeparated(app, flags, args[i:]); err != nil || !sep {
-			l.err = err
-			rest(i)
-			return
-		}
 	}
 }
 
@@ -193,32 +190,6 @@ func execFlag(app *cli.App, flags []cli.Flag, name string) cli.Flag {
 		return f
 	}
 	return findFlag(app.Flags, name)
-}
-
-// execSeparated reports whether the arguments after exec's LABEL are its
-// flags up to a "--". A bad flag there is an error, and so is an unknown
-// one right after LABEL: no COMMAND starts with "-".
-func execSeparated(app *cli.App, flags []cli.Flag, args []string) (bool, error) {
-	for i := 0; i < len(args); i++ {
-		if args[i] == "--" {
-			return true, nil
-		}
-		name, hasValue := flagName(args[i])
-		if name == "" {
-			return false, nil
-		}
-		f := execFlag(app, flags, name)
-		if f == nil {
-			return false, usageErr("exec: unknown flag %s", args[i])
-		}
-		if !hasValue && takesValue(f) {
-			if i+1 == len(args) || args[i+1] == "--" {
-				return false, needsValue(args[i], f)
-			}
-			i++
-		}
-	}
-	return false, nil
 }
 
 func needsValue(typed string, f cli.Flag) error {
@@ -289,16 +260,18 @@ type execArgs struct {
 	globals []string
 	// redact is --redact or --redact=BOOL; nil when not given.
 	redact *bool
+	// typed is the command line from LABEL on, as typed.
+	typed []string
 }
 
 // parseExecArgs reads exec's arguments (see scanExec).
 func parseExecArgs(app *cli.App, args []string) (execArgs, error) {
 	l := scanLine(app, append([]string{"exec"}, args...))
 	var a execArgs
-	if l.err != nil {
-		return a, l.err
-	}
 	a.help = l.execHelp
+	if l.labelAt > 0 {
+		a.typed = args[l.labelAt-1:]
+	}
 	for _, w := range l.words {
 		switch {
 		case w.kind == kSep:
@@ -326,7 +299,7 @@ func parseExecArgs(app *cli.App, args []string) (execArgs, error) {
 			}
 		}
 	}
-	return a, nil
+	return a, l.err
 }
 
 // flagName returns the name of a flag argument ("" for a positional one).

@@ -88,6 +88,9 @@ func complete(c *cli.Context, typed []string) ([]string, string) {
 		}
 		return match(cur, names), ":"
 	}
+	if l.cmdAt < 0 && l.labelAt >= 0 && !strings.HasPrefix(cur, "-") {
+		l.cmdAt = len(words) - 1 // exec's COMMAND starts here
+	}
 	if l.cmdAt >= 0 {
 		return nil, fmt.Sprintf(":exec %d", orig[l.cmdAt])
 	}

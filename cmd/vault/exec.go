@@ -26,8 +26,9 @@ func execCommand() *cli.Command {
 		UsageText: "vault exec [LABEL] [--env-var NAME]... [--redact] [--] [COMMAND [ARG...]]",
 		Description: "Runs COMMAND (default $SHELL) with the key in TOLOKA_API_KEY (or in each\n" +
 			"--env-var NAME instead), TOLOKA_ENV and TOLOKA_VAULT_LABEL; other Toloka key\n" +
-			"variables are removed. Without --, the first argument is LABEL and the rest\n" +
-			"is COMMAND, untouched. On Unix vault replaces itself with COMMAND, so its\n" +
+			"variables are removed. Without --, the first argument that is not a flag is\n" +
+			"LABEL, exec's flags may follow it, and the next argument starts COMMAND,\n" +
+			"passed on untouched. On Unix vault replaces itself with COMMAND, so its\n" +
 			"exit status and signals are COMMAND's own. With --redact (or\n" +
 			"TOLOKA_VAULT_REDACT=1) vault stays COMMAND's parent and writes the key as\n" +
 			"its prefix (rjGUO***) wherever COMMAND's output shows it: a net for\n" +
@@ -48,7 +49,11 @@ func execCommand() *cli.Command {
 func runExec(c *cli.Context) error {
 	a, err := parseExecArgs(c.App, c.Args().Slice())
 	if err != nil {
-		return withHint(err, "usage: "+c.Command.UsageText)
+		h := "usage: " + c.Command.UsageText
+		if ch := asCommandHint(a); ch != "" && !isLabel(c, a) {
+			h = ch
+		}
+		return withHint(err, h)
 	}
 	if a.help {
 		return cli.ShowCommandHelp(c.Lineage()[1], "exec")
@@ -79,6 +84,9 @@ func runExec(c *cli.Context) error {
 		if n == "TOLOKA_ENV" || n == "TOLOKA_VAULT_LABEL" {
 			return usageErr("--env-var %s would be overwritten by vault", n)
 		}
+		if unsafeVar(n) {
+			return usageErr("--env-var %s is refused: the dynamic loader, a shell or vault itself reads it, and some print its value", n)
+		}
 	}
 	redact, err := redactWanted(a.redact, e.getenv("TOLOKA_VAULT_REDACT"))
 	if err != nil {
@@ -91,11 +99,8 @@ func runExec(c *cli.Context) error {
 	}
 	label, err := snap.Resolve(a.label, e.getenv("TOLOKA_VAULT_DEFAULT"))
 	if err != nil {
-		// `vault exec python x.py` or `vault exec ./run.sh`: LABEL was
-		// meant as COMMAND (unless it looks like a pasted key).
-		if a.label != "" && !a.separated && vault.ShownLabel(a.label) == a.label &&
-			(errors.Is(err, vault.ErrNotFound) || errors.Is(err, vault.ErrInvalidLabel)) {
-			return withHint(err, fmt.Sprintf("to run %s with the default key: vault exec -- %s", a.label, strings.Join(append([]string{a.label}, a.command...), " ")))
+		if h := asCommandHint(a); h != "" && (errors.Is(err, vault.ErrNotFound) || errors.Is(err, vault.ErrInvalidLabel)) {
+			return withHint(err, h)
 		}
 		return err
 	}
@@ -132,6 +137,54 @@ func runExec(c *cli.Context) error {
 		return runRedacted(e, vault.NewRedactor(key), path, argv, envv)
 	}
 	return execve(e, path, argv, envv)
+}
+
+// asCommandHint is the hint for a LABEL that was perhaps meant as COMMAND
+// (`vault exec python3 -c 'print(1)'`), "" when LABEL looks like a pasted
+// key or came before a "--".
+func asCommandHint(a execArgs) string {
+	if a.label == "" || a.separated || vault.ShownLabel(a.label) != a.label {
+		return ""
+	}
+	q := make([]string, len(a.typed))
+	for i, s := range a.typed {
+		q[i] = shellQuote(s)
+	}
+	return fmt.Sprintf("to run %s with the default key: vault exec -- %s", a.label, strings.Join(q, " "))
+}
+
+// isLabel reports whether exec's LABEL is a key in the vault.
+func isLabel(c *cli.Context, a execArgs) bool {
+	if setGlobals(c, a.globals) != nil {
+		return false
+	}
+	_, _, snap, err := loadVault(c)
+	return err == nil && snap.Find(a.label) != nil
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./=:,+@%-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// unsafeVar reports whether the key must not go into the variable name:
+// the dynamic loader (LD_*, DYLD_*) or a shell (PATH, HOME, IFS, PS1-PS4,
+// BASH_ENV, ENV, SHELL) reads it, and some of them print it; TOLOKA_VAULT_*
+// configure vault itself.
+func unsafeVar(name string) bool {
+	for _, p := range []string{"LD_", "DYLD_", "TOLOKA_VAULT_"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	switch name {
+	case "PATH", "HOME", "IFS", "PS1", "PS2", "PS3", "PS4", "BASH_ENV", "ENV", "SHELL":
+		return true
+	}
+	return false
 }
 
 // foundNotExecutable reports whether a file name that LookPath passed over
