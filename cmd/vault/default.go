@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -13,8 +14,9 @@ func defaultCommand() *cli.Command {
 		Name:      "default",
 		Usage:     "show or choose the key exec and get use when none is named",
 		UsageText: "vault default [LABEL | --unset]",
-		Description: "With no argument prints the default label (exit 1 when none is set).\n" +
-			"TOLOKA_VAULT_DEFAULT, when set, takes precedence over the stored default.\n\n" +
+		Description: "With no argument prints the label exec and get use when none is named:\n" +
+			"TOLOKA_VAULT_DEFAULT, else the stored default, else the only key; on stderr,\n" +
+			"where it comes from. Exit 1, with nothing on stdout, when there is none.\n\n" +
 			"Examples:\n" +
 			"  vault default main\n" +
 			"  vault default\n" +
@@ -70,10 +72,23 @@ func runDefault(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if snap.Default == "" {
+	fromEnv := e.getenv("TOLOKA_VAULT_DEFAULT")
+	label, err := snap.Resolve("", fromEnv)
+	if errors.Is(err, vault.ErrNoLabel) {
 		fmt.Fprintln(e.stderr, "no default key is set; choose one with `vault default LABEL`")
 		return silent{code: exitFailure}
 	}
-	fmt.Fprintln(e.stdout, snap.Default)
+	if err != nil {
+		return err
+	}
+	where := "the stored default"
+	switch {
+	case fromEnv != "":
+		where = "TOLOKA_VAULT_DEFAULT"
+	case snap.Default == "":
+		where = "the only key in the vault"
+	}
+	fmt.Fprintln(e.stdout, label)
+	fmt.Fprintf(e.stderr, "from %s\n", where)
 	return nil
 }
