@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -225,15 +228,7 @@ func (cfg *config) passphrase() (string, error) {
 		return p, nil
 	}
 	if path := e.getenv("TOLOKA_VAULT_PASSPHRASE_FILE"); path != "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return "", fmt.Errorf("%w: cannot read TOLOKA_VAULT_PASSPHRASE_FILE (%v)", keyring.ErrNoPassphrase, err)
-		}
-		p := strings.TrimRight(string(data), "\r\n")
-		if p == "" {
-			return "", fmt.Errorf("%w: TOLOKA_VAULT_PASSPHRASE_FILE %s is empty", keyring.ErrNoPassphrase, path)
-		}
-		return p, nil
+		return passphraseFile(e, path)
 	}
 	if !e.interactive() {
 		return "", fmt.Errorf("%w, and there is no terminal to ask on", keyring.ErrNoPassphrase)
@@ -255,6 +250,46 @@ func (cfg *config) passphrase() (string, error) {
 		return "", fmt.Errorf("%w: an empty passphrase is not allowed", keyring.ErrNoPassphrase)
 	}
 	return p, nil
+}
+
+// maxPassphraseFile bounds what is read of a passphrase file.
+const maxPassphraseFile = 4096
+
+// passphraseFile reads the first line of TOLOKA_VAULT_PASSPHRASE_FILE. A
+// FIFO, a device or a directory is refused (opening one must not block, and
+// /dev/zero must not fill the memory); a file others can read is used, with
+// a warning.
+func passphraseFile(e *env, path string) (string, error) {
+	fail := func(format string, args ...any) (string, error) {
+		return "", fmt.Errorf("%w: TOLOKA_VAULT_PASSPHRASE_FILE %s "+format, append([]any{keyring.ErrNoPassphrase, path}, args...)...)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return fail("cannot be read (%v)", errors.Unwrap(err))
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fail("cannot be read (%v)", err)
+	}
+	if !st.Mode().IsRegular() {
+		return fail("is not a regular file")
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxPassphraseFile))
+	if err != nil {
+		return fail("cannot be read (%v)", err)
+	}
+	line, _, found := strings.Cut(string(data), "\n")
+	if !found && len(data) == maxPassphraseFile {
+		return fail("has no line break in its first %d bytes", maxPassphraseFile)
+	}
+	if line = strings.TrimSuffix(line, "\r"); line == "" {
+		return fail("is empty (its first line is the passphrase)")
+	}
+	if runtime.GOOS != "windows" && st.Mode().Perm()&0o044 != 0 {
+		fmt.Fprintf(e.stderr, "warning: TOLOKA_VAULT_PASSPHRASE_FILE %s can be read by other users (mode %04o); run `chmod 600 %s`\n", path, st.Mode().Perm(), path)
+	}
+	return line, nil
 }
 
 // errPassMismatch: the two passphrases typed for a new file backend differ.
