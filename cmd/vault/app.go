@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"runtime/debug"
 	"slices"
 
 	"github.com/urfave/cli/v2"
 	"github.com/xrash/smetrics"
+
+	"github.com/toloka-vault/vault/vault"
 )
 
 // version is the module version from the build info, or "devel".
@@ -22,6 +26,10 @@ func getEnv(c *cli.Context) *env { return c.App.Metadata["env"].(*env) }
 
 // run is the whole program: it returns the exit status.
 func run(args []string, e *env) int {
+	out := &checkedWriter{w: e.stdout}
+	withOut := *e
+	withOut.stdout = out
+	e = &withOut
 	app := newApp(e)
 	err := danglingFlag(app, args)
 	if err == nil {
@@ -30,10 +38,34 @@ func run(args []string, e *env) int {
 	if err == nil && app.Metadata["unknown"] == true {
 		err = silent{code: exitUsage}
 	}
+	if out.err != nil {
+		werr := fmt.Errorf("cannot write to standard output: %w", out.err)
+		var s silent
+		if err == nil {
+			err = werr
+		} else if errors.As(err, &s) {
+			report(e, werr, args) // the exit status stays the command's
+		}
+	}
 	if err != nil {
-		report(e, err)
+		report(e, err, args)
 	}
 	return exitCode(err)
+}
+
+// checkedWriter remembers the first failed write, so that a command whose
+// output was lost does not exit 0.
+type checkedWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (c *checkedWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return n, err
 }
 
 func newApp(e *env) *cli.App {
@@ -62,7 +94,7 @@ func newApp(e *env) *cli.App {
 		},
 		Commands: commands(),
 		CommandNotFound: func(c *cli.Context, name string) {
-			msg := fmt.Sprintf("unknown command %q", name)
+			msg := fmt.Sprintf("unknown command %q", vault.ShownLabel(name))
 			if s := nearestCommand(c.App.Commands, name); s != "" {
 				msg += fmt.Sprintf("; did you mean %q?", s)
 			}

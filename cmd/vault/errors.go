@@ -94,15 +94,40 @@ func hint(err error) string {
 	return keyring.Hint(err)
 }
 
-// report prints err as short lowercase error/hint lines.
-func report(e *env, err error) {
+// report prints err as short lowercase error/hint lines. A word of args
+// that looks like a key (pasted into a flag value or a command's slot) is
+// shortened wherever the message repeats it.
+func report(e *env, err error, args []string) {
 	var s silent
 	if errors.As(err, &s) {
 		return
 	}
-	msg := strings.TrimPrefix(err.Error(), "error: ")
+	msg := shortenKeys(strings.TrimPrefix(err.Error(), "error: "), args)
 	fmt.Fprintf(e.stderr, "error: %s\n", msg)
 	if h := hint(err); h != "" {
-		fmt.Fprintf(e.stderr, "hint: %s\n", h)
+		fmt.Fprintf(e.stderr, "hint: %s\n", shortenKeys(h, args))
 	}
+}
+
+// shortenKeys replaces in msg each word of args that could be a key by
+// its shortened form (see vault.ShownLabel).
+func shortenKeys(msg string, args []string) string {
+	for _, a := range args {
+		_, value, _ := strings.Cut(a, "=")
+		for _, w := range []string{strings.TrimLeft(a, "-"), value} {
+			if couldBeKey(w) {
+				msg = strings.ReplaceAll(msg, w, vault.ShownLabel(w))
+			}
+		}
+	}
+	return msg
+}
+
+// couldBeKey: long enough, only characters keys use, and long or plain
+// enough that ShownLabel would shorten it. A path is not taken for a key.
+func couldBeKey(w string) bool {
+	if len(w) < vault.MinKeyLen || strings.ContainsAny(w[:1], "/.~") || vault.ShownLabel(w) == w {
+		return false
+	}
+	return strings.Trim(w, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~+/=-") == ""
 }
