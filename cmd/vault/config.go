@@ -218,7 +218,22 @@ func (cfg *config) unlock(ctx context.Context) error {
 			return err
 		}
 	}
+	if errors.Is(err, keyring.ErrBadPassphrase) {
+		return withHint(err, cfg.badPassphraseHint(tries))
+	}
 	return err
+}
+
+// badPassphraseHint names where the wrong passphrase came from.
+func (cfg *config) badPassphraseHint(tries int) string {
+	const created = "the passphrase keys.age was created with"
+	switch {
+	case cfg.e.getenv("TOLOKA_VAULT_PASSPHRASE") != "":
+		return "TOLOKA_VAULT_PASSPHRASE is not " + created
+	case cfg.e.getenv("TOLOKA_VAULT_PASSPHRASE_FILE") != "":
+		return "the first line of TOLOKA_VAULT_PASSPHRASE_FILE is not " + created
+	}
+	return fmt.Sprintf("none of the %d passphrases typed is %s; run the command again to retry", tries, created)
 }
 
 // passphrase of the file backend: a variable, a file, or the terminal.
@@ -235,12 +250,12 @@ func (cfg *config) passphrase() (string, error) {
 	}
 	p, err := readHidden(e, "Passphrase for the file backend: ")
 	if err != nil {
-		return "", err
+		return "", typedErr(err)
 	}
 	if !cfg.newFile("").Exists() {
 		again, err := readHidden(e, "Passphrase again: ")
 		if err != nil {
-			return "", err
+			return "", typedErr(err)
 		}
 		if again != p {
 			return "", errPassMismatch
@@ -252,6 +267,15 @@ func (cfg *config) passphrase() (string, error) {
 	return p, nil
 }
 
+// typedErr is the error of a passphrase prompt that got no passphrase.
+func typedErr(err error) error {
+	if errors.Is(err, errNoInput) {
+		return withHint(fmt.Errorf("%w: no passphrase entered", keyring.ErrNoPassphrase),
+			"type the passphrase at the prompt, or set TOLOKA_VAULT_PASSPHRASE or TOLOKA_VAULT_PASSPHRASE_FILE")
+	}
+	return err
+}
+
 // maxPassphraseFile bounds what is read of a passphrase file.
 const maxPassphraseFile = 4096
 
@@ -261,7 +285,8 @@ const maxPassphraseFile = 4096
 // a warning.
 func passphraseFile(e *env, path string) (string, error) {
 	fail := func(format string, args ...any) (string, error) {
-		return "", fmt.Errorf("%w: TOLOKA_VAULT_PASSPHRASE_FILE %s "+format, append([]any{keyring.ErrNoPassphrase, path}, args...)...)
+		err := fmt.Errorf("%w: TOLOKA_VAULT_PASSPHRASE_FILE %s "+format, append([]any{keyring.ErrNoPassphrase, path}, args...)...)
+		return "", withHint(err, "point TOLOKA_VAULT_PASSPHRASE_FILE at a regular file whose first line is the passphrase, or unset it")
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {

@@ -18,7 +18,10 @@ import (
 )
 
 // errInterrupted means the person pressed Ctrl-C at a prompt.
-var errInterrupted = &exitError{code: exitInterrupted, err: errors.New("interrupted; nothing was stored")}
+var errInterrupted = &exitError{code: exitInterrupted, err: errors.New("interrupted")}
+
+// errNoInput means the person ended the input (Ctrl-D) at an empty prompt.
+var errNoInput = errors.New("nothing entered")
 
 // readKey reads a key as add and rotate do: from the variable named by
 // fromEnv, else the first line of a non-terminal stdin, else a hidden
@@ -43,7 +46,12 @@ func readKey(e *env, fromEnv, label string) (keyring.Secret, error) {
 		raw = line
 	default:
 		v, err := readHidden(e, fmt.Sprintf("Paste the Toloka API key for %s (input is hidden): ", label))
-		if err != nil {
+		switch {
+		case errors.Is(err, errNoInput):
+			return keyring.Secret{}, usageErr("no key entered; nothing was stored")
+		case errors.Is(err, errInterrupted):
+			return keyring.Secret{}, &exitError{code: exitInterrupted, err: errors.New("interrupted; nothing was stored")}
+		case err != nil:
 			return keyring.Secret{}, err
 		}
 		raw = v
@@ -80,7 +88,7 @@ func readLine(r io.Reader) (string, error) {
 }
 
 // readHidden asks on the terminal with echo off. Ctrl-C restores the
-// terminal and returns errInterrupted.
+// terminal and returns errInterrupted; Ctrl-D at an empty line errNoInput.
 func readHidden(e *env, prompt string) (string, error) {
 	fd := e.stdinFD
 	fmt.Fprint(e.stderr, prompt)
@@ -97,13 +105,18 @@ func readHidden(e *env, prompt string) (string, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		b, err := term.ReadPassword(fd)
+		b, err := readNoEcho(fd)
 		done <- result{b, err}
 	}()
 	select {
 	case r := <-done:
 		fmt.Fprintln(e.stderr)
-		if r.err != nil {
+		switch {
+		case errors.Is(r.err, io.EOF):
+			return "", errNoInput
+		case errors.Is(r.err, errInterrupted):
+			return "", errInterrupted
+		case r.err != nil:
 			return "", fmt.Errorf("read from terminal: %w", r.err)
 		}
 		return string(r.b), nil

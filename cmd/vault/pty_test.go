@@ -327,3 +327,79 @@ func TestOfferFileBackend(t *testing.T) {
 		})
 	}
 }
+
+// TestHiddenPromptCtrlD: end of input at an empty key prompt stores
+// nothing and exits 2; the next line typed does not become the key.
+func TestHiddenPromptCtrlD(t *testing.T) {
+	p := openPTY(t)
+	dir := t.TempDir()
+	cmd := startOnPTY(t, p, dir, fileEnv(dir), "add", "main", "--no-verify")
+	p.waitFor(t, "input is hidden")
+	p.waitEchoOff(t)
+	if _, err := p.master.Write([]byte("\x04")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		_, _ = p.master.Write([]byte(ptyKey + "\r"))
+		err = <-done
+		t.Fatalf("Ctrl-D was ignored (exit %d after a key was typed); screen:\n%s", exitCodeOf(err), p.screen())
+	}
+	if code := exitCodeOf(err); code != exitUsage {
+		t.Fatalf("exit %d (%v), want %d; screen:\n%s", code, err, exitUsage, p.screen())
+	}
+	p.waitFor(t, "error: no key entered; nothing was stored")
+	if !p.echoOn(t) {
+		t.Fatal("Ctrl-D left the terminal with echo off")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keys.age")); err == nil {
+		t.Fatal("something was stored")
+	}
+}
+
+// TestPassphrasePromptMessages: what a passphrase prompt says is true for
+// the command at hand: three wrong passphrases typed are not blamed on
+// variables that are not set, and Ctrl-C at exec's prompt does not speak
+// of storing.
+func TestPassphrasePromptMessages(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"TOLOKA_VAULT_BACKEND=file", "DBUS_SESSION_BUS_ADDRESS=unix:path=" + filepath.Join(dir, "nobus")}
+	first := exec.Command(os.Args[0], "add", "a", "--no-verify")
+	first.Env = append(os.Environ(), append(env, "VAULT_TEST_MAIN=1", "TOLOKA_VAULT_DIR="+dir, "HOME="+dir, "TOLOKA_VAULT_PASSPHRASE=right-pass")...)
+	first.Stdin = strings.NewReader(testKey("ptyfirst", 1) + "\n")
+	if out, err := first.CombinedOutput(); err != nil {
+		t.Fatalf("add a: %v\n%s", err, out)
+	}
+
+	p := openPTY(t)
+	cmd := startOnPTY(t, p, dir, env, "get", "a", "--reveal")
+	for i := 1; i <= 3; i++ {
+		p.waitForN(t, "Passphrase for the file backend", i)
+		p.waitEchoOff(t)
+		_, _ = p.master.Write([]byte("wrong-pass\r"))
+	}
+	if code := exitCodeOf(cmd.Wait()); code != exitFailure {
+		t.Fatalf("three wrong passphrases: exit %d; screen:\n%s", code, p.screen())
+	}
+	p.waitFor(t, "hint: none of the 3 passphrases typed is the passphrase keys.age was created with")
+	if strings.Contains(p.screen(), "TOLOKA_VAULT_PASSPHRASE") {
+		t.Errorf("the hint names variables that are not set; screen:\n%s", p.screen())
+	}
+
+	p = openPTY(t)
+	cmd = startOnPTY(t, p, dir, env, "exec", "a", "--", "true")
+	p.waitFor(t, "Passphrase for the file backend")
+	p.waitEchoOff(t)
+	_, _ = p.master.Write([]byte("\x03"))
+	if code := exitCodeOf(cmd.Wait()); code != exitInterrupted {
+		t.Fatalf("Ctrl-C: exit %d; screen:\n%s", code, p.screen())
+	}
+	p.waitFor(t, "error: interrupted")
+	if strings.Contains(p.screen(), "stored") {
+		t.Errorf("Ctrl-C at exec's passphrase prompt speaks of storing; screen:\n%s", p.screen())
+	}
+}
