@@ -110,8 +110,11 @@ func addKey(c *cli.Context, cfg *config, v *vault.Vault, snap *vault.Snapshot, t
 		}
 		check, rejected := tol.decide(ctx, env, key)
 		if rejected {
-			return nil, nil, &exitError{code: exitRejected, err: fmt.Errorf("the key (%s***) was rejected by Toloka in %s; nothing was stored", vault.Prefix(key), envWord(env)),
-				hint: "copy the key again from Profile → Integrations, or pass --env if it is a sandbox key"}
+			h := "copy the key again from Profile → Integrations"
+			if env == "auto" {
+				h += ", or pass --env if it is a sandbox key"
+			}
+			return nil, nil, &exitError{code: exitRejected, err: fmt.Errorf("the key (%s***) was rejected by Toloka in %s; nothing was stored", vault.Prefix(key), envWord(env)), hint: h}
 		}
 		k.Env = check.Env
 		k.Check = &check

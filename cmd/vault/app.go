@@ -14,12 +14,30 @@ import (
 	"github.com/toloka-vault/vault/vault"
 )
 
-// version is the module version from the build info, or "devel".
+// version is the module version from the build info; for a build from a
+// clone, "devel-" and the commit it was built from.
 func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+	bi, _ := debug.ReadBuildInfo()
+	return versionOf(bi)
+}
+
+func versionOf(bi *debug.BuildInfo) string {
+	if bi == nil {
+		return "devel"
+	}
+	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
-	return "devel"
+	v, modified := "devel", ""
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
+			v += "-" + s.Value[:12]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			modified = "-modified"
+		}
+	}
+	return v + modified
 }
 
 func getEnv(c *cli.Context) *env { return c.App.Metadata["env"].(*env) }
@@ -143,6 +161,24 @@ func commands() []*cli.Command {
 		logCommand(),
 		completionCommand(),
 		completeCommand(),
+		helpCommand(),
+	}
+}
+
+// helpCommand stands in for urfave/cli's, whose usage line is not written
+// like the others.
+func helpCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "help",
+		Aliases:   []string{"h"},
+		Usage:     "show the commands, or the help of one",
+		ArgsUsage: "[COMMAND]",
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return cli.ShowCommandHelp(c.Lineage()[1], c.Args().First())
+			}
+			return cli.ShowAppHelp(c.Lineage()[1])
+		},
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -54,5 +55,23 @@ func TestJoinEquals(t *testing.T) {
 	words, orig, split := joinEquals([]string{"exec", "--env-var", "=", "X", "main", "--env", "="})
 	if !reflect.DeepEqual(words, []string{"exec", "--env-var=X", "main", "--env="}) || !reflect.DeepEqual(orig, []int{0, 1, 4, 5}) || !split {
 		t.Errorf("joinEquals: %q %v %v", words, orig, split)
+	}
+}
+
+func TestVersionOf(t *testing.T) {
+	rev := []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "5006a6c0123456789abcdef"}, {Key: "vcs.modified", Value: "false"}}
+	for _, c := range []struct {
+		bi   *debug.BuildInfo
+		want string
+	}{
+		{nil, "devel"},
+		{&debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}, Settings: rev}, "v1.2.3"},
+		{&debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: rev}, "devel-5006a6c01234"},
+		{&debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: append(rev[:2:2], debug.BuildSetting{Key: "vcs.modified", Value: "true"})}, "devel-5006a6c01234-modified"},
+		{&debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "devel"},
+	} {
+		if got := versionOf(c.bi); got != c.want {
+			t.Errorf("versionOf = %q, want %q", got, c.want)
+		}
 	}
 }

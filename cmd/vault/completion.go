@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -123,7 +124,13 @@ func complete(c *cli.Context, typed []string) ([]string, string) {
 		return match(cur, []string{"bash", "zsh", "fish"}), ":"
 	}
 	if mode := labelArgs[l.cmd.Name]; mode == "many" || mode == "first" && nargs == 0 {
-		return match(cur, labels(c, l)), ":"
+		var fresh []string
+		for _, label := range labels(c, l) {
+			if !slices.ContainsFunc(l.words, func(w word) bool { return w.kind == kArg && w.text == label }) {
+				fresh = append(fresh, label)
+			}
+		}
+		return match(cur, fresh), ":"
 	}
 	return nil, ":"
 }

@@ -39,9 +39,21 @@ type config struct {
 // testFileWorkFactor is set only by test files, to keep scrypt fast there.
 var testFileWorkFactor int
 
+// storesNew are the commands that put new secrets in --backend; the others
+// never use it, so a bad TOLOKA_VAULT_BACKEND does not stop them.
+var storesNew = map[string]bool{"add": true, "import": true, "scan": true, "doctor": true}
+
 func loadConfig(c *cli.Context) (*config, error) {
-	return newConfig(getEnv(c), cmdContext(c), flagOrEnv(c, "dir"), flagOrEnv(c, "backend"))
+	backend := flagOrEnv(c, "backend")
+	cfg, err := newConfig(getEnv(c), cmdContext(c), flagOrEnv(c, "dir"), backend)
+	if errors.Is(err, errBadBackend) && backend == "" && c.Command != nil && !storesNew[c.Command.Name] {
+		cfg, err = newConfig(getEnv(c), cmdContext(c), flagOrEnv(c, "dir"), vault.BackendOS)
+	}
+	return cfg, err
 }
+
+// errBadBackend: --backend or TOLOKA_VAULT_BACKEND is neither os nor file.
+var errBadBackend = errors.New("unknown backend")
 
 // newConfig resolves the configuration from the flags given ("" when not
 // set), the environment and the defaults.
@@ -66,7 +78,7 @@ func newConfig(e *env, ctx context.Context, dir, backend string) (*config, error
 
 	cfg.backend = or(backend, e.getenv("TOLOKA_VAULT_BACKEND"), vault.BackendOS)
 	if cfg.backend != vault.BackendOS && cfg.backend != vault.BackendFile {
-		return nil, usageErr("unknown backend %q: use os or file", cfg.backend)
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("%w %q: use os or file", errBadBackend, cfg.backend)}
 	}
 	cfg.timeout = keyring.DefaultTimeout
 	if s := e.getenv("TOLOKA_VAULT_KEYRING_TIMEOUT"); s != "" {

@@ -132,6 +132,9 @@ func runExec(c *cli.Context) error {
 		detail += ", output redacted"
 	}
 	recordUse(e, v, en, vault.ActionExec, detail)
+	if len(a.command) == 0 {
+		fmt.Fprintf(e.stderr, "starting %s with %s (%s***, %s) in %s; exit the shell to drop it\n", argv[0], label, en.Prefix, en.Env, strings.Join(vars, ", "))
+	}
 	envv := childEnv(e.environ(), vars, key.Reveal(), en.Env, label)
 	if redact {
 		return runRedacted(e, vault.NewRedactor(key), path, argv, envv)

@@ -200,7 +200,7 @@ func TestRmAsksOnTerminal(t *testing.T) {
 			t.Fatal(err)
 		}
 		err := cmd.Wait()
-		want := map[string]int{"n": exitUsage, "y": exitOK}[answer]
+		want := map[string]int{"n": exitFailure, "y": exitOK}[answer]
 		if code := exitCodeOf(err); code != want {
 			t.Fatalf("answer %s: exit %d, want %d; screen:\n%s", answer, code, want, p.screen())
 		}
@@ -401,5 +401,39 @@ func TestPassphrasePromptMessages(t *testing.T) {
 	p.waitFor(t, "error: interrupted")
 	if strings.Contains(p.screen(), "stored") {
 		t.Errorf("Ctrl-C at exec's passphrase prompt speaks of storing; screen:\n%s", p.screen())
+	}
+}
+
+// TestRmEachAnswerStands: `vault rm a b` answered y, then n, removes a and
+// keeps b; declining is exit 1 with no error line.
+func TestRmEachAnswerStands(t *testing.T) {
+	dir := t.TempDir()
+	env := fileEnv(dir)
+	for i, l := range []string{"a", "b"} {
+		add := exec.Command(os.Args[0], "add", l, "--no-verify")
+		add.Env = append(os.Environ(), append(env, "VAULT_TEST_MAIN=1", "TOLOKA_VAULT_DIR="+dir)...)
+		add.Stdin = strings.NewReader(testKey("ptyrm"+l, i) + "\n")
+		if out, err := add.CombinedOutput(); err != nil {
+			t.Fatalf("add: %v %s", err, out)
+		}
+	}
+	p := openPTY(t)
+	cmd := startOnPTY(t, p, dir, env, "rm", "a", "b")
+	p.waitFor(t, "Remove a (")
+	_, _ = p.master.Write([]byte("y\r"))
+	p.waitFor(t, "Remove b (")
+	_, _ = p.master.Write([]byte("n\r"))
+	if code := exitCodeOf(cmd.Wait()); code != exitFailure {
+		t.Fatalf("exit %d, want 1; screen:\n%s", code, p.screen())
+	}
+	p.waitFor(t, "kept b")
+	if strings.Contains(p.screen(), "error:") {
+		t.Errorf("declining printed an error; screen:\n%s", p.screen())
+	}
+	list := exec.Command(os.Args[0], "list")
+	list.Env = append(os.Environ(), append(env, "VAULT_TEST_MAIN=1", "TOLOKA_VAULT_DIR="+dir)...)
+	out, err := list.CombinedOutput()
+	if err != nil || strings.Contains(string(out), " a ") || !strings.Contains(string(out), " b ") {
+		t.Fatalf("after y, n: %v\n%s", err, out)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -35,6 +36,9 @@ func runRename(c *cli.Context) error {
 		prefix = en.Prefix
 	}
 	if err := v.Rename(cmdContext(c), from, to); err != nil {
+		if _, lerr := snap.Lookup(from); errors.Is(err, vault.ErrNotFound) && lerr != nil {
+			return lerr // names the labels there are
+		}
 		return err
 	}
 	record(cfg.e, v, vault.RenameEvent(from, to, prefix))

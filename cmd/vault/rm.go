@@ -49,19 +49,26 @@ func runRm(c *cli.Context) error {
 		}
 		entries = append(entries, en)
 	}
+	declined := false
 	if !c.Bool("yes") {
 		if !e.interactive() {
 			return withHint(usageErr("rm needs --yes when standard input is not a terminal"), "run `vault rm LABEL --yes`")
 		}
+		// Each answer stands for its own key.
+		var yes []*vault.Entry
 		for _, en := range entries {
 			ok, err := confirm(e, fmt.Sprintf("Remove %s (%s***, %s)?", en.Label, en.Prefix, en.Env))
 			if err != nil {
 				return err
 			}
 			if !ok {
-				return usageErr("nothing was removed")
+				declined = true
+				fmt.Fprintf(e.stderr, "kept %s\n", en.Label)
+				continue
 			}
+			yes = append(yes, en)
 		}
+		entries = yes
 		for _, l := range damaged {
 			if ok, err := confirm(e, fmt.Sprintf("Remove the damaged entry %s?", l)); err != nil || !ok {
 				return cmp.Or(err, usageErr("nothing was removed"))
@@ -84,6 +91,11 @@ func runRm(c *cli.Context) error {
 		record(e, v, vault.Event{Action: vault.ActionRemove, Label: en.Label, Prefix: en.Prefix})
 		fmt.Fprintf(e.stdout, "removed %s (%s***)\n", en.Label, en.Prefix)
 	}
-	fmt.Fprintln(e.stderr, "note: the key still exists on Toloka; delete it in the web UI (Profile → Integrations) if it is no longer needed")
+	if len(entries) > 0 {
+		fmt.Fprintln(e.stderr, "note: the key still exists on Toloka; delete it in the web UI (Profile → Integrations) if it is no longer needed")
+	}
+	if declined {
+		return silent{code: exitFailure}
+	}
 	return nil
 }
