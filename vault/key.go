@@ -51,6 +51,19 @@ func CheckLabel(label string) error {
 	return nil
 }
 
+// CheckNewLabel is CheckLabel for a label about to be given to a key. It
+// also refuses the shape of a legacy OAuth token (y0_… or AQAAAA…, 36
+// characters or more), which list would show in full.
+func CheckNewLabel(label string) error {
+	if err := CheckLabel(label); err != nil {
+		return err
+	}
+	if len(label) >= 36 && (strings.HasPrefix(label, "y0_") || strings.HasPrefix(label, "AQAAAA")) {
+		return fmt.Errorf("%w %q: it has the shape of a Toloka OAuth token; a label is a name such as main or ci", ErrInvalidLabel, label[:5]+"…")
+	}
+	return nil
+}
+
 // ShownLabel is label as an error message may show a label that is not in
 // the vault: shortened when it looks like a key (long, or long without '-'
 // and '_'). Labels are not secret, but a person may paste a key where a

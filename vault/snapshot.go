@@ -130,7 +130,7 @@ func (s *Snapshot) Lookup(label string) (*Entry, error) {
 // vault full, and (unless key is zero) the key stored under another label.
 // Add checks again under the index lock.
 func (s *Snapshot) CheckAdd(label string, key keyring.Secret) error {
-	if err := CheckLabel(label); err != nil {
+	if err := CheckNewLabel(label); err != nil {
 		return err
 	}
 	if s.Find(label) != nil {

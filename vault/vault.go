@@ -152,7 +152,7 @@ func (v *Vault) newEntry(label string, k NewKey, added time.Time) *Entry {
 // secret written, then the entry committed. A failure after the reservation
 // undoes it.
 func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error) {
-	if err := CheckLabel(label); err != nil {
+	if err := CheckNewLabel(label); err != nil {
 		return nil, err
 	}
 	safe, err := v.takeover(ctx, label)
@@ -298,7 +298,7 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 	if err := CheckLabel(from); err != nil {
 		return err
 	}
-	if err := CheckLabel(to); err != nil {
+	if err := CheckNewLabel(to); err != nil {
 		return err
 	}
 	if from == to {

@@ -40,7 +40,7 @@ func runAdd(c *cli.Context) error {
 		return usageError(c, "add takes one LABEL, got %d arguments", c.NArg())
 	}
 	label := c.Args().First()
-	if err := vault.CheckLabel(label); err != nil {
+	if err := vault.CheckNewLabel(label); err != nil {
 		return err
 	}
 	env := c.String("env")
