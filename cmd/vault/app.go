@@ -47,6 +47,7 @@ func run(args []string, e *env) int {
 	out := &checkedWriter{w: e.stdout}
 	withOut := *e
 	withOut.stdout = out
+	withOut.args = args
 	e = &withOut
 	app := newApp(e)
 	err := danglingFlag(app, args)
@@ -62,11 +63,11 @@ func run(args []string, e *env) int {
 		if err == nil {
 			err = werr
 		} else if errors.As(err, &s) {
-			report(e, werr, args) // the exit status stays the command's
+			report(e, werr) // the exit status stays the command's
 		}
 	}
 	if err != nil {
-		report(e, err, args)
+		report(e, err)
 	}
 	return exitCode(err)
 }

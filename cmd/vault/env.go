@@ -27,6 +27,8 @@ type env struct {
 	execve func(path string, argv, envv []string) error
 	// fault is the test-only fault point (see vault.Vault.Fault).
 	fault func(step string)
+	// args is the command line, for error messages to shorten keys in.
+	args []string
 }
 
 // faultHook is set only by test files, never in the shipped binary.

@@ -94,18 +94,18 @@ func hint(err error) string {
 	return keyring.Hint(err)
 }
 
-// report prints err as short lowercase error/hint lines. A word of args
-// that looks like a key (pasted into a flag value or a command's slot) is
-// shortened wherever the message repeats it.
-func report(e *env, err error, args []string) {
+// report prints err as short lowercase error/hint lines. A word of the
+// command line that looks like a key (pasted into a flag value or a
+// command's slot) is shortened wherever the message repeats it.
+func report(e *env, err error) {
 	var s silent
 	if errors.As(err, &s) {
 		return
 	}
-	msg := shortenKeys(strings.TrimPrefix(err.Error(), "error: "), args)
+	msg := shortenKeys(strings.TrimPrefix(err.Error(), "error: "), e.args)
 	fmt.Fprintf(e.stderr, "error: %s\n", msg)
 	if h := hint(err); h != "" {
-		fmt.Fprintf(e.stderr, "hint: %s\n", shortenKeys(h, args))
+		fmt.Fprintf(e.stderr, "hint: %s\n", shortenKeys(h, e.args))
 	}
 }
 
