@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime/debug"
 	"slices"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 	"github.com/xrash/smetrics"
@@ -57,7 +58,8 @@ func run(args []string, e *env) int {
 	if err == nil && app.Metadata["unknown"] == true {
 		err = silent{code: exitUsage}
 	}
-	if out.err != nil {
+	// A reader that went away (EPIPE) chose to stop reading, as with SIGPIPE.
+	if out.err != nil && !errors.Is(out.err, syscall.EPIPE) {
 		werr := fmt.Errorf("cannot write to standard output: %w", out.err)
 		var s silent
 		if err == nil {
