@@ -61,7 +61,7 @@ func cmdBackdate(ts *testscript.TestScript, neg bool, args []string) {
 
 // TestConcurrentUse runs 8 processes handing out the same key at once, by
 // exec and get: every line of the log parses, with exactly the fields of
-// SPEC.md, and there is one line per use.
+// docs/vault.md (vault log), and there is one line per use.
 func TestConcurrentUse(t *testing.T) {
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
