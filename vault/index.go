@@ -203,7 +203,7 @@ func (v *Vault) open(path string, readOnly bool) (*bolt.DB, error) {
 func precheck(path string) error {
 	f, err := keyring.OpenRegular(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		if _, lerr := os.Lstat(path); lerr == nil {
+		if st, lerr := os.Lstat(path); lerr == nil && st.Mode()&fs.ModeSymlink != 0 {
 			return fmt.Errorf("%s is a symbolic link to a missing file; vault does not create the index there: remove the link", path)
 		}
 		return err
