@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -55,26 +56,63 @@ func runList(c *cli.Context) error {
 		fmt.Fprintln(cfg.e.stderr, "no keys yet: add one with `vault add LABEL`")
 		return nil
 	}
-	return listTable(cfg.e.stdout, snap, used, cfg.e.now())
+	if err := listTable(cfg.e.stdout, snap, used, cfg.e.now()); err != nil {
+		return err
+	}
+	adviseOAuth(cfg.e.stderr, snap.Entries)
+	return nil
 }
 
-// listTable prints the table; used holds each label's time of last use.
+// listTable prints the entries, used holding each label's time of last use;
+// a BACKEND column when the vault uses more than one backend.
 func listTable(w io.Writer, snap *vault.Snapshot, used map[string]*time.Time, now time.Time) error {
 	tw := newTable(w)
-	fmt.Fprintln(tw, "  LABEL\tENV\tPREFIX\tADDED\tVERIFIED\tLAST USED\tSTATUS\tACCOUNT")
+	backends := map[string]bool{}
+	for _, e := range snap.Entries {
+		backends[e.Backend] = true
+	}
+	backendCol := func(b string) string {
+		if len(backends) > 1 {
+			return b + "\t"
+		}
+		return ""
+	}
+	fmt.Fprintf(tw, "  LABEL\tENV\t%sPREFIX\tADDED\tVERIFIED\tLAST USED\tSTATUS\tACCOUNT\n", backendCol("BACKEND"))
 	for _, e := range snap.Entries {
 		mark := " "
 		if e.Label == snap.Default {
 			mark = "*"
 		}
 		status := string(e.Status)
+		if e.Scheme == "oauth" {
+			status += " (OAuth token)"
+		}
 		if e.Error != "" {
 			status += " (last check: no answer)"
 		}
-		fmt.Fprintf(tw, "%s %s\t%s\t%s***\t%s\t%s\t%s\t%s\t%s\n", mark, e.Label, e.Env, e.Prefix,
+		fmt.Fprintf(tw, "%s %s\t%s\t%s%s***\t%s\t%s\t%s\t%s\t%s\n", mark, e.Label, e.Env, backendCol(e.Backend), e.Prefix,
 			e.AddedAt.Local().Format("2006-01-02"), ago(e.VerifiedAt, now), ago(used[e.Label], now), status, accountName(e.Account))
 	}
 	return tw.Flush()
+}
+
+// adviseOAuth says, once, which keys are legacy OAuth tokens, which Toloka
+// is retiring, and what to do.
+func adviseOAuth(w io.Writer, entries []*vault.Entry) {
+	var oauth []string
+	for _, e := range entries {
+		if e.Scheme == "oauth" {
+			oauth = append(oauth, e.Label)
+		}
+	}
+	if len(oauth) == 0 {
+		return
+	}
+	if len(oauth) == 1 {
+		fmt.Fprintf(w, "note: %s is a legacy OAuth token, which Toloka is retiring: generate an API key (Profile → Integrations) and run `vault rotate %s`\n", oauth[0], oauth[0])
+		return
+	}
+	fmt.Fprintf(w, "note: %s are legacy OAuth tokens, which Toloka is retiring: generate an API key for each (Profile → Integrations) and run `vault rotate LABEL`\n", strings.Join(oauth, ", "))
 }
 
 // table aligns columns, then writes the whole table to w at once:

@@ -110,6 +110,7 @@ func runVerify(c *cli.Context) error {
 		}
 	} else if len(results) > 0 {
 		verifyTable(e.stdout, results)
+		adviseOAuth(e.stderr, entries)
 	} else {
 		fmt.Fprintln(e.stderr, "nothing to verify")
 	}
