@@ -112,6 +112,8 @@ func newApp(e *env) *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "dir", Usage: "vault directory `DIR` (env TOLOKA_VAULT_DIR; default <config dir>/toloka-vault)", TakesFile: true},
 			&cli.StringFlag{Name: "backend", Usage: "store new secrets in `BACKEND`: os or file (env TOLOKA_VAULT_BACKEND; default os)"},
+			// urfave/cli adds its help flag only with its own help command.
+			cli.HelpFlag,
 		},
 		Commands: commands(),
 		CommandNotFound: func(c *cli.Context, name string) {

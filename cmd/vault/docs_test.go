@@ -169,7 +169,7 @@ func flagList(flags []cli.Flag, man, global bool) string {
 		items = append(items, [2]string{name, usage})
 	}
 	if global {
-		items = append(items, [2]string{"--help, -h", "show help"}, [2]string{"--version, -v", "print the version"})
+		items = append(items, [2]string{"--version, -v", "print the version"})
 	}
 	if len(items) == 0 {
 		return ""
