@@ -245,14 +245,7 @@ func TestPassphraseAskedTwiceOnCreate(t *testing.T) {
 // check the passphrase before asking for the key; a wrong one is asked
 // again, and the key pasted after the right one is stored.
 func TestWrongPassphraseCostsNoKey(t *testing.T) {
-	dir := t.TempDir()
-	env := []string{"TOLOKA_VAULT_BACKEND=file", "DBUS_SESSION_BUS_ADDRESS=unix:path=" + filepath.Join(dir, "nobus")}
-	first := exec.Command(os.Args[0], "add", "a", "--no-verify")
-	first.Env = append(os.Environ(), append(env, "VAULT_TEST_MAIN=1", "TOLOKA_VAULT_DIR="+dir, "HOME="+dir, "TOLOKA_VAULT_PASSPHRASE=right-pass")...)
-	first.Stdin = strings.NewReader(testKey("ptyfirst", 1) + "\n")
-	if out, err := first.CombinedOutput(); err != nil {
-		t.Fatalf("add a: %v\n%s", err, out)
-	}
+	dir, env := fileVaultWithKey(t)
 	for _, args := range [][]string{{"add", "b", "--no-verify"}, {"rotate", "a", "--no-verify"}} {
 		t.Run(args[0], func(t *testing.T) {
 			p := openPTY(t)
@@ -366,14 +359,7 @@ func TestHiddenPromptCtrlD(t *testing.T) {
 // variables that are not set, and Ctrl-C at exec's prompt does not speak
 // of storing.
 func TestPassphrasePromptMessages(t *testing.T) {
-	dir := t.TempDir()
-	env := []string{"TOLOKA_VAULT_BACKEND=file", "DBUS_SESSION_BUS_ADDRESS=unix:path=" + filepath.Join(dir, "nobus")}
-	first := exec.Command(os.Args[0], "add", "a", "--no-verify")
-	first.Env = append(os.Environ(), append(env, "VAULT_TEST_MAIN=1", "TOLOKA_VAULT_DIR="+dir, "HOME="+dir, "TOLOKA_VAULT_PASSPHRASE=right-pass")...)
-	first.Stdin = strings.NewReader(testKey("ptyfirst", 1) + "\n")
-	if out, err := first.CombinedOutput(); err != nil {
-		t.Fatalf("add a: %v\n%s", err, out)
-	}
+	dir, env := fileVaultWithKey(t)
 
 	p := openPTY(t)
 	cmd := startOnPTY(t, p, dir, env, "get", "a", "--reveal")
@@ -436,4 +422,20 @@ func TestRmEachAnswerStands(t *testing.T) {
 	if err != nil || strings.Contains(string(out), " a ") || !strings.Contains(string(out), " b ") {
 		t.Fatalf("after y, n: %v\n%s", err, out)
 	}
+}
+
+// fileVaultWithKey makes a file-backend vault holding key a under the
+// passphrase right-pass, and returns its directory and the environment
+// (file backend, no session bus) the pty tests run in.
+func fileVaultWithKey(t *testing.T) (string, []string) {
+	t.Helper()
+	dir := t.TempDir()
+	env := []string{"TOLOKA_VAULT_BACKEND=file", "DBUS_SESSION_BUS_ADDRESS=unix:path=" + filepath.Join(dir, "nobus")}
+	first := exec.Command(os.Args[0], "add", "a", "--no-verify")
+	first.Env = append(os.Environ(), append(env, "VAULT_TEST_MAIN=1", "TOLOKA_VAULT_DIR="+dir, "HOME="+dir, "TOLOKA_VAULT_PASSPHRASE=right-pass")...)
+	first.Stdin = strings.NewReader(testKey("ptyfirst", 1) + "\n")
+	if out, err := first.CombinedOutput(); err != nil {
+		t.Fatalf("add a: %v\n%s", err, out)
+	}
+	return dir, env
 }
