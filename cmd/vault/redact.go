@@ -28,6 +28,8 @@ func runRedacted(e *env, r *vault.Redactor, path string, argv, envv []string) er
 		outW.Close()
 		return err
 	}
+	growPipe(outW)
+	growPipe(errW)
 	cmd := exec.Command(path, argv[1:]...)
 	cmd.Args, cmd.Env = argv, envv
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, outW, errW

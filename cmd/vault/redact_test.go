@@ -186,3 +186,19 @@ func TestRedactOnTerminal(t *testing.T) {
 		t.Fatalf("want one INT and the key masked; screen:\n%s", s)
 	}
 }
+
+// TestRedactPipeSize: the pipes the child writes to hold 1 MiB, so that a
+// child that prints a lot waits for vault less often.
+func TestRedactPipeSize(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("NOTE: no python3 to ask the child's pipes for their size")
+	}
+	c := startRedacted(t, `exec python3 -c 'import fcntl; print(fcntl.fcntl(1, 1032), fcntl.fcntl(2, 1032))'`) // F_GETPIPE_SZ
+	c.stdin.Close()
+	if line := nextLine(t, c.out); line != "1048576 1048576\n" {
+		t.Fatalf("the child's stdout and stderr hold %q bytes; stderr: %s", line, c.stderr.String())
+	}
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("%v; stderr: %s", err, c.stderr.String())
+	}
+}
