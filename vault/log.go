@@ -5,13 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/toloka-vault/vault/keyring"
 )
 
 // LogFile is the log of what vault did, in the vault directory: one JSON
@@ -82,7 +86,7 @@ func (v *Vault) Log(ev Event) error {
 		return err
 	}
 	path := v.logPath()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := openLog(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // no vault here, so nothing happened to one
 	}
@@ -149,6 +153,63 @@ func rotateLog(f *os.File, path string) {
 	_ = renameOpen(f, path, path+".1")
 }
 
+// openLog opens the log for appending, creating it. It is a regular file
+// or nothing: through a link rotation would rename the link and let the
+// file grow without end, and a FIFO would block the append.
+func openLog(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|noFollow|syscall.O_NONBLOCK, 0o600)
+	if err != nil {
+		if st, lerr := os.Lstat(path); lerr == nil && !st.Mode().IsRegular() {
+			return nil, errNotLogFile(path)
+		}
+		return nil, err
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, errNotLogFile(path)
+	}
+	return f, nil
+}
+
+func errNotLogFile(path string) error {
+	return fmt.Errorf("%s is not a regular file (a link, a FIFO?); vault keeps its log only in one: remove it", path)
+}
+
+// maxLogRead bounds what is read of each log file: its last 2 MiB, twice
+// the size at which vault rotates it.
+const maxLogRead = 2 * LogMaxSize
+
+// readLogFile returns the lines of the log file at path, only its last
+// maxLogRead bytes when it is longer (cut), and the file's identity.
+func readLogFile(path string) (lines [][]byte, cut bool, id os.FileInfo, err error) {
+	if st, err := os.Lstat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, false, nil, errNotLogFile(path)
+	}
+	f, err := keyring.OpenRegular(path)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	defer f.Close()
+	if id, err = f.Stat(); err != nil {
+		return nil, false, nil, err
+	}
+	if off := id.Size() - maxLogRead; off > 0 {
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			return nil, false, nil, err
+		}
+		cut = true
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxLogRead))
+	if err != nil {
+		return nil, false, nil, err
+	}
+	lines = bytes.Split(data, []byte("\n"))
+	if cut {
+		lines = lines[1:] // the start of a line, or all of one: not an event of its own
+	}
+	return lines, cut, id, nil
+}
+
 // LogRead is what ReadLog found.
 type LogRead struct {
 	Events []Event // oldest first
@@ -162,16 +223,23 @@ type LogRead struct {
 // lines about it (see lineage). The lines are decoded from the newest back,
 // only as far as needed; a damaged line is skipped and counted.
 func (v *Vault) ReadLog(label string, limit int) (*LogRead, error) {
+	// The current log first: rotated meanwhile, it is the .1 read next,
+	// which is then not read twice.
 	var lines [][]byte
-	for _, path := range []string{v.logPath() + ".1", v.logPath()} {
-		data, err := os.ReadFile(path)
+	var current os.FileInfo
+	for _, path := range []string{v.logPath(), v.logPath() + ".1"} {
+		ls, _, id, err := readLogFile(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return &LogRead{}, fmt.Errorf("read the log: %w", err)
 		}
-		lines = append(lines, bytes.Split(data, []byte("\n"))...)
+		if current != nil && os.SameFile(current, id) {
+			continue
+		}
+		current = id
+		lines = append(ls, lines...)
 	}
 	r := &LogRead{}
 	names := lineage{label: true}
@@ -228,12 +296,12 @@ const KindLog = "log"
 // vault log skips it, and the log is the user's to edit.
 func (v *Vault) checkLog(r *Report) {
 	for _, path := range []string{v.logPath(), v.logPath() + ".1"} {
-		data, err := os.ReadFile(path)
+		lines, cut, _, err := readLogFile(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		events, damaged := 0, 0
-		for _, line := range bytes.Split(data, []byte("\n")) {
+		for _, line := range lines {
 			if _, ok := decodeEvent(line); ok {
 				events++
 			} else if len(bytes.TrimSpace(line)) > 0 {
@@ -244,6 +312,10 @@ func (v *Vault) checkLog(r *Report) {
 		switch {
 		case err != nil:
 			f.Problem, f.Warning = err.Error(), true
+		case cut:
+			f.Problem = fmt.Sprintf("larger than %d MiB: vault log reads only its last %d MiB", maxLogRead>>20, maxLogRead>>20)
+			f.Warning = true
+			f.Hint = "vault rotates its log at 1 MiB; a larger one was written by another program"
 		case damaged > 0:
 			f.Problem = fmt.Sprintf("%d %s, which vault log skips", damaged, plural(damaged, "damaged line", "damaged lines"))
 			f.Warning = true

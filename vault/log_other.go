@@ -4,6 +4,9 @@ package vault
 
 import "os"
 
+// noFollow: none here, so a link at the log's name is followed.
+const noFollow = 0
+
 // tryLockFile cannot lock here: rotation is then best effort.
 func tryLockFile(*os.File) (unlock func(), ok bool) { return func() {}, true }
 

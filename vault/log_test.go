@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -306,5 +307,47 @@ func BenchmarkReadLog1MiB(b *testing.B) {
 		if _, err := v.ReadLog("", 0); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A log larger than vault ever lets it grow is read from its end only:
+// vault log shows its newest events, and doctor says it is cut.
+func TestLogOversized(t *testing.T) {
+	v := logVault(t)
+	junk := append(bytes.Repeat([]byte("x"), 3*LogMaxSize), '\n') // one line
+	if err := os.WriteFile(v.logPath(), junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v.LogMaxSize = 8 * LogMaxSize // no rotation in this test
+	for i := 0; i < 3; i++ {
+		if err := v.Log(Event{Action: ActionDefault, Detail: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := v.ReadLog("", 0)
+	if err != nil || len(r.Events) != 3 || r.Events[2].Detail != "2" || r.Damaged != 0 {
+		t.Fatalf("ReadLog: %v, %d events, %d damaged", err, len(r.Events), r.Damaged)
+	}
+	rep, err := v.Doctor(context.Background(), DoctorOptions{})
+	if err != nil || !strings.Contains(mustFindCheck(t, rep, KindLog, v.logPath()).Problem, "reads only its last 2 MiB") {
+		t.Fatalf("doctor: %v %s", err, dumpReport(rep))
+	}
+}
+
+// The log and its rotated file being one file (rotated between the two
+// reads) gives each event once.
+func TestLogReadOnceAcrossRotation(t *testing.T) {
+	v := logVault(t)
+	for i := 0; i < 3; i++ {
+		if err := v.Log(Event{Action: ActionDefault, Detail: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Link(v.logPath(), v.logPath()+".1"); err != nil {
+		t.Skip(err)
+	}
+	r, err := v.ReadLog("", 0)
+	if err != nil || len(r.Events) != 3 {
+		t.Fatalf("ReadLog: %v, %+v", err, r.Events)
 	}
 }

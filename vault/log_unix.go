@@ -8,6 +8,9 @@ import (
 	"syscall"
 )
 
+// noFollow makes an open refuse a symbolic link.
+const noFollow = syscall.O_NOFOLLOW
+
 // tryLockFile takes an exclusive flock on f without waiting.
 func tryLockFile(f *os.File) (unlock func(), ok bool) {
 	fd := int(f.Fd())

@@ -62,6 +62,10 @@ func (v *Vault) touchUsed(fp string, t time.Time) error {
 	if err != nil {
 		return err
 	}
+	if st, err := os.Lstat(path); err == nil && !st.Mode().IsRegular() {
+		// Through a link the time would land on another file.
+		return fmt.Errorf("record the time of use: %s is not a regular file: remove it", path)
+	}
 	err = os.Chtimes(path, t, t)
 	if errors.Is(err, fs.ErrNotExist) {
 		err = os.Mkdir(filepath.Dir(path), 0o700)
