@@ -162,18 +162,27 @@ func readySharedBus(service, label string) error {
 	if label != "" {
 		attrs["username"] = label
 	}
-	obj := conn.Object(secretsDest, secretsPath)
-	for try := 1; try <= searchTries; try++ {
+	registered.done, err = register(conn.Object(secretsDest, secretsPath), attrs)
+	return err
+}
+
+// register gets a SearchItems answered on obj's connection, asking again
+// a moment later while the answer is UnknownMethod (not registered yet).
+// Still unregistered after searchTries, it fails: the OpenSession that
+// would follow could abort the Secret Service. Another error is left for
+// the call that follows to report.
+func register(obj dbus.BusObject, attrs map[string]string) (bool, error) {
+	for try := 1; ; try++ {
 		var unlocked, locked []dbus.ObjectPath
 		err := obj.Call(secretsSvc+".SearchItems", 0, attrs).Store(&unlocked, &locked)
 		switch {
 		case err == nil:
-			registered.done = true
-			return nil
+			return true, nil
 		case dbusName(err) != "org.freedesktop.DBus.Error.UnknownMethod":
-			return nil
+			return false, nil
+		case try == searchTries:
+			return false, fmt.Errorf("the Secret Service has not registered vault's connection after %d searches, so vault opens no session on it: %w", searchTries, callErr(err))
 		}
 		time.Sleep(time.Duration(try) * time.Millisecond)
 	}
-	return nil
 }

@@ -448,3 +448,32 @@ func TestOSItems(t *testing.T) {
 		t.Fatalf("the other service's item changed: %q", out)
 	}
 }
+
+// TestRegisterGivesUp: on a connection the Secret Service never registers,
+// the search before go-keyring's calls fails after searchTries, so that
+// no OpenSession follows; once it answers, the connection is ready.
+func TestRegisterGivesUp(t *testing.T) {
+	addr := privateBus(t)
+	f := &fakeSecrets{unknown: 100, items: map[string]string{"main": "s3cr3t-value"}}
+	f.serve(t, addr)
+	conn, err := dbus.Connect(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	obj := conn.Object(secretsDest, secretsPath)
+	attrs := map[string]string{"service": "toloka-vault", "username": "main"}
+	done, err := register(obj, attrs)
+	if done || err == nil || !strings.Contains(err.Error(), "UnknownMethod") {
+		t.Fatalf("register = %v, %v; want the UnknownMethod error", done, err)
+	}
+	if got := f.callList(); len(got) != searchTries {
+		t.Fatalf("calls: %v, want %d SearchItems", got, searchTries)
+	}
+	f.mu.Lock()
+	f.unknown = 1
+	f.mu.Unlock()
+	if done, err := register(obj, attrs); !done || err != nil {
+		t.Fatalf("register = %v, %v; want registered", done, err)
+	}
+}
