@@ -169,17 +169,30 @@ func TestParseRecipient(t *testing.T) {
 func TestParseRecipientFile(t *testing.T) {
 	x, _ := age.GenerateX25519Identity()
 	_, _, sshLine := sshIdentity(t)
-	rs, err := ParseRecipientFile("team", []byte("# the team\n\n"+x.Recipient().String()+"\r\n  # bob\n"+sshLine+"\n"))
-	if err != nil || len(rs) != 2 {
-		t.Fatalf("got %d recipients, %v", len(rs), err)
+	rs, skipped, err := ParseRecipientFile("team", []byte("# the team\n\n"+x.Recipient().String()+"\r\n  # bob\n"+sshLine+"\n"))
+	if err != nil || len(rs) != 2 || len(skipped) != 0 {
+		t.Fatalf("got %d recipients, %v, %v", len(rs), skipped, err)
 	}
-	if _, err := ParseRecipientFile("team", []byte("# nobody\n")); !errors.Is(err, ErrRecipient) {
+	if _, _, err := ParseRecipientFile("team", []byte("# nobody\n")); !errors.Is(err, ErrRecipient) {
 		t.Errorf("no recipient: %v", err)
 	}
-	if _, err := ParseRecipientFile("team", []byte(sshLine+"\nbad\n")); !errors.Is(err, ErrRecipient) || !strings.Contains(err.Error(), "team line 2") {
+	if _, _, err := ParseRecipientFile("team", []byte(sshLine+"\nbad\n")); !errors.Is(err, ErrRecipient) || !strings.Contains(err.Error(), "team line 2") {
 		t.Errorf("a bad line: %v", err)
 	}
+	// An authorized_keys file with an ecdsa key beside an ed25519 one: the
+	// ecdsa line is skipped and named; with only that, no recipient is left.
+	rs, skipped, err = ParseRecipientFile("authorized_keys", []byte(ecdsaLine+"\n"+sshLine+"\n"))
+	if err != nil || len(rs) != 1 || len(skipped) != 1 || !strings.Contains(skipped[0], "authorized_keys line 1") || !strings.Contains(skipped[0], "ecdsa") {
+		t.Fatalf("ecdsa + ed25519: %d recipients, %q, %v", len(rs), skipped, err)
+	}
+	if _, _, err := ParseRecipientFile("authorized_keys", []byte(ecdsaLine+"\n")); !errors.Is(err, ErrRecipient) {
+		t.Fatalf("ecdsa only: %v", err)
+	}
 }
+
+// ecdsaLine is an authorized_keys line of an ECDSA key, which age cannot
+// encrypt to.
+const ecdsaLine = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEmKSENjQEezOmxkZMy7opKgwFB9nkt5YRrYMjNuG5N87uRgg6CLrbo5wAdT/y6v0mKV0U2w0WZ2YB/++Tpockg= bob@laptop"
 
 func TestParseIdentityFile(t *testing.T) {
 	x, _ := age.GenerateX25519Identity()

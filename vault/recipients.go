@@ -15,6 +15,9 @@ import (
 // ErrRecipient means a recipient cannot be parsed.
 var ErrRecipient = errors.New("not a recipient")
 
+// errSSHType means an SSH public key of a type age cannot encrypt to.
+var errSSHType = errors.New("SSH key type age cannot encrypt to")
+
 // ErrIdentity means an identity file holds no identity vault can use.
 var ErrIdentity = errors.New("not an identity")
 
@@ -36,7 +39,7 @@ func ParseRecipient(s string) (age.Recipient, error) {
 		return nil, fmt.Errorf("%w: neither an age public key (age1…) nor an SSH public key (ssh-ed25519, ssh-rsa)", ErrRecipient)
 	}
 	if t := pk.Type(); t != ssh.KeyAlgoED25519 && t != ssh.KeyAlgoRSA {
-		return nil, fmt.Errorf("%w: SSH keys of type %s cannot be encrypted to; use ssh-ed25519, ssh-rsa or an age key", ErrRecipient, t)
+		return nil, fmt.Errorf("%w: %w %s; use ssh-ed25519, ssh-rsa or an age key", ErrRecipient, errSSHType, t)
 	}
 	r, err := agessh.ParseRecipient(string(ssh.MarshalAuthorizedKey(pk)))
 	if err != nil {
@@ -46,9 +49,10 @@ func ParseRecipient(s string) (age.Recipient, error) {
 }
 
 // ParseRecipientFile parses one recipient per line; empty lines and lines
-// starting with # are skipped. A file with none is an error.
-func ParseRecipientFile(name string, data []byte) ([]age.Recipient, error) {
-	var rs []age.Recipient
+// starting with # are skipped, and so are SSH keys of a type age cannot
+// encrypt to (an authorized_keys file often lists an ecdsa key too), each
+// named in skipped. A file with no recipient left is an error.
+func ParseRecipientFile(name string, data []byte) (rs []age.Recipient, skipped []string, err error) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 1<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -57,18 +61,22 @@ func ParseRecipientFile(name string, data []byte) ([]age.Recipient, error) {
 			continue
 		}
 		r, err := ParseRecipient(line)
+		if errors.Is(err, errSSHType) {
+			skipped = append(skipped, fmt.Sprintf("%s line %d: %v", name, n, err))
+			continue
+		}
 		if err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", name, n, err)
+			return nil, nil, fmt.Errorf("%s line %d: %w", name, n, err)
 		}
 		rs = append(rs, r)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrRecipient, name, err)
+		return nil, nil, fmt.Errorf("%w: %s: %v", ErrRecipient, name, err)
 	}
 	if len(rs) == 0 {
-		return nil, fmt.Errorf("%w: %s holds no recipient", ErrRecipient, name)
+		return nil, nil, fmt.Errorf("%w: %s holds no recipient vault can encrypt to", ErrRecipient, name)
 	}
-	return rs, nil
+	return rs, skipped, nil
 }
 
 // ParseIdentityFile parses an identity file: age identities (one per line,

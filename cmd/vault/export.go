@@ -140,9 +140,12 @@ func recipientsOf(c *cli.Context) ([]age.Recipient, error) {
 		if err != nil {
 			return nil, &exitError{code: exitUsage, err: fmt.Errorf("--recipient-file: %w", err)}
 		}
-		more, err := vault.ParseRecipientFile(path, data)
+		more, skipped, err := vault.ParseRecipientFile(path, data)
 		if err != nil {
 			return nil, &exitError{code: exitUsage, err: err}
+		}
+		for _, s := range skipped {
+			fmt.Fprintf(getEnv(c).stderr, "warning: skipped %s\n", s)
 		}
 		rs = append(rs, more...)
 	}
@@ -153,18 +156,24 @@ func recipientsOf(c *cli.Context) ([]age.Recipient, error) {
 	return rs, nil
 }
 
-// writePrivate writes data to path, readable by its owner only.
+// writePrivate writes data to path, readable by its owner only when it is
+// a file; a pipe, a terminal or a device (-o /dev/stdout) is written to and
+// left as it is.
 func writePrivate(path string, data []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
-	// An existing file keeps its mode through O_TRUNC.
-	err = f.Chmod(0o600)
+	st, err := f.Stat()
+	regular := err == nil && st.Mode().IsRegular()
+	if regular {
+		// An existing file keeps its mode through O_TRUNC.
+		err = f.Chmod(0o600)
+	}
 	if err == nil {
 		_, err = f.Write(data)
 	}
-	if err == nil {
+	if err == nil && regular {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
