@@ -18,21 +18,30 @@ import (
 // vault's own; standard input is inherited. Vault exits with the child's
 // status once both streams have ended.
 func runRedacted(e *env, r *vault.Redactor, path string, argv, envv []string) error {
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return err
+	type stream struct {
+		dst  io.Writer
+		r, w *os.File
 	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return err
+	streams := []*stream{{dst: e.stdout}, {dst: e.stderr}}
+	if sameFile(e.stdout, e.stderr) {
+		// One destination (2>&1, a terminal): one pipe keeps the order in
+		// which the child wrote to the two.
+		streams = streams[:1]
 	}
-	growPipe(outW)
-	growPipe(errW)
+	for i, s := range streams {
+		var err error
+		if s.r, s.w, err = os.Pipe(); err != nil {
+			for _, s := range streams[:i] {
+				s.r.Close()
+				s.w.Close()
+			}
+			return err
+		}
+		growPipe(s.w)
+	}
 	cmd := exec.Command(path, argv[1:]...)
 	cmd.Args, cmd.Env = argv, envv
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, outW, errW
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, streams[0].w, streams[len(streams)-1].w
 	// Signals are caught before the child starts, so that none ends vault
 	// and leaves the child behind; they are passed on once it runs.
 	sig := make(chan os.Signal, 8)
@@ -41,33 +50,56 @@ func runRedacted(e *env, r *vault.Redactor, path string, argv, envv []string) er
 		signal.Stop(sig)
 		close(sig)
 	}()
-	err = cmd.Start()
-	outW.Close()
-	errW.Close()
+	err := cmd.Start()
+	for _, s := range streams {
+		s.w.Close()
+	}
 	if err != nil {
-		outR.Close()
-		errR.Close()
+		for _, s := range streams {
+			s.r.Close()
+		}
 		return &exitError{code: exitCannotExec, err: fmt.Errorf("cannot run %s: %w", argv[0], err)}
 	}
 	go relay(cmd.Process, sig)
 	var wg sync.WaitGroup
-	for _, s := range []struct {
-		dst io.Writer
-		src *os.File
-	}{{e.stdout, outR}, {e.stderr, errR}} {
+	for _, s := range streams {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			// A failed write (vault's reader went away) ends this stream only:
 			// closing the pipe gives the child the EPIPE or SIGPIPE it would
 			// have had without vault.
-			_ = r.Copy(s.dst, s.src)
-			s.src.Close()
+			_ = r.Copy(s.dst, s.r)
+			s.r.Close()
 		}()
 	}
 	werr := cmd.Wait()
+	// The child is gone, and with it anyone to pass a signal on to: a
+	// process it left holding the pipes keeps vault copying, and vault
+	// can then be interrupted as `COMMAND | cat` can.
+	signal.Reset(passedOn...)
 	wg.Wait()
 	return childStatus(cmd.ProcessState, werr)
+}
+
+// sameFile reports whether a and b are one open file (2>&1, a terminal).
+func sameFile(a, b io.Writer) bool {
+	fa, ok := fileOf(a)
+	fb, ok2 := fileOf(b)
+	if !ok || !ok2 {
+		return false
+	}
+	sa, err := fa.Stat()
+	sb, err2 := fb.Stat()
+	return err == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+func fileOf(w io.Writer) (*os.File, bool) {
+	if c, ok := w.(*checkedWriter); ok {
+		w = c.w
+	}
+	f, ok := w.(*os.File)
+	return f, ok
 }
 
 // redactFlag reads --redact or --redact=BOOL.

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -200,5 +201,71 @@ func TestRedactPipeSize(t *testing.T) {
 	}
 	if err := c.cmd.Wait(); err != nil {
 		t.Fatalf("%v; stderr: %s", err, c.stderr.String())
+	}
+}
+
+// TestRedactSignalAfterChild: once the child has exited, a process it left
+// holding the pipes keeps vault copying, and TERM then ends vault (as it
+// would end `COMMAND | cat`) instead of being passed to nobody.
+func TestRedactSignalAfterChild(t *testing.T) {
+	c := startRedacted(t, `sleep 30 & echo started`)
+	t.Cleanup(func() { _ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL) }) // the sleep
+	if line := nextLine(t, c.out); line != "started\n" {
+		t.Fatalf("first line %q", line)
+	}
+	c.stdin.Close()
+	// The child (sh) exits at once; give vault a moment to see it go.
+	time.Sleep(300 * time.Millisecond)
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("vault still waits for the pipes after TERM")
+	}
+	if ws := c.cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Fatalf("vault: %v, want killed by TERM", c.cmd.ProcessState)
+	}
+}
+
+// TestRedactOneDestinationKeepsOrder: with stdout and stderr one file
+// (2>&1), the child's lines come out in the order it wrote them.
+func TestRedactOneDestinationKeepsOrder(t *testing.T) {
+	sb := newSandbox(t, vault.BackendFile)
+	key := testKey("REDACT", 2)
+	sb.add("main", key)
+	out, err := os.Create(t.TempDir() + "/out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "exec", "main", "--redact", "--", "sh", "-c",
+		`i=0; while [ $i -lt 2000 ]; do i=$((i+1)); echo "out $i $TOLOKA_API_KEY"; echo "err $i" >&2; done`)
+	cmd.Env = withEnv(sb.env, "VAULT_TEST_MAIN=1")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(out.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) != 4000 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	for i, l := range lines {
+		want := fmt.Sprintf("err %d", i/2+1)
+		if i%2 == 0 {
+			want = fmt.Sprintf("out %d %s***", i/2+1, key[:5])
+		}
+		if l != want {
+			t.Fatalf("line %d is %q, want %q", i+1, l, want)
+		}
 	}
 }

@@ -10,10 +10,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// caught are the signals exec --redact handles while the child runs: the
-// four it passes on, and SIGPIPE, so that a closed stdout is a write error
-// and not vault's death.
-var caught = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGPIPE}
+// passedOn are the signals exec --redact passes on to the child.
+var passedOn = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
+
+// caught are the signals exec --redact handles while the child runs: those
+// it passes on, and SIGPIPE, so that a closed stdout is a write error and
+// not vault's death.
+var caught = append(passedOn[:len(passedOn):len(passedOn)], syscall.SIGPIPE)
 
 // relay passes signals on to the child. Ctrl-C and Ctrl-\ on the terminal
 // reach the whole foreground process group, the child included; those are

@@ -9,6 +9,9 @@ import (
 // caught: the console delivers Ctrl-C to the child too; vault only waits.
 var caught = []os.Signal{os.Interrupt}
 
+// passedOn: none is passed on here; Ctrl-C after the child is gone ends vault.
+var passedOn = caught
+
 func relay(_ *os.Process, sig <-chan os.Signal) {
 	for range sig {
 	}
