@@ -148,6 +148,8 @@ var docsExit = [][2]string{
 	{"2", "usage error or invalid input"},
 	{"3", "Toloka rejected a key"},
 	{"4", "Toloka gave no answer"},
+	{"5", "scan: keys are still lying in the files scanned"},
+	{"130, 143", "interrupted: Ctrl-C at a prompt (130); SIGINT or SIGTERM during scan --scrub (128+N)"},
 	{"126, 127", "exec found COMMAND but could not run it, or could not find it"},
 	{"other", "exec: COMMAND's own exit status"},
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -26,13 +27,23 @@ func TestMain(m *testing.M) {
 
 // The test binary, and only it, has a fault point: VAULT_TEST_FAULT=step
 // kills the process with SIGKILL when a write reaches that step (see
-// vault.Vault.Fault), and a cheap scrypt for the file backend.
+// vault.Vault.Fault), VAULT_TEST_SIGNAL=step=INT|TERM sends itself that
+// signal there and gives it time to arrive, and a cheap scrypt for the
+// file backend.
 func init() {
 	testFileWorkFactor = 10
 	faultHook = func(step string) {
 		if os.Getenv("VAULT_TEST_FAULT") == step {
 			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			select {}
+		}
+		if name, ok := strings.CutPrefix(os.Getenv("VAULT_TEST_SIGNAL"), step+"="); ok {
+			sig := syscall.SIGINT
+			if name == "TERM" {
+				sig = syscall.SIGTERM
+			}
+			_ = syscall.Kill(os.Getpid(), sig)
+			time.Sleep(500 * time.Millisecond)
 		}
 	}
 }

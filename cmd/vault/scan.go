@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -31,7 +35,8 @@ func scanCommand() *cli.Command {
 			"--import adds the keys that are not in the vault as `add` does, labelled\n" +
 			"after the file they were found in; --scrub then replaces every key that is\n" +
 			"in the vault by vault:LABEL, rewriting each file atomically.\n" +
-			"Exit status: 0 no key left in the files scanned, 5 some are.\n\n" +
+			"Exit status: 0 no key left in the files scanned, 5 some are; Ctrl-C\n" +
+			"during --scrub stops between files, 130 (143 for SIGTERM).\n\n" +
 			"Examples:\n" +
 			"  vault scan\n" +
 			"  vault scan ~/projects --history --verify\n" +
@@ -114,7 +119,9 @@ func runScan(c *cli.Context) error {
 	}
 	scrubbed := map[string]bool{}
 	if c.Bool("scrub") {
-		scrubbed = scrubFiles(e, v, res, keys)
+		if scrubbed, err = scrubFiles(ctx, e, v, res, keys); err != nil {
+			return err
+		}
 	}
 	if c.Bool("json") {
 		if err := writeJSON(e.stdout, scanJSON(res.Findings, keys)); err != nil {
@@ -314,8 +321,10 @@ func freeLabel(snap *vault.Snapshot, base string) string {
 }
 
 // scrubFiles replaces each key in the vault by vault:LABEL, file by file.
-// It returns the files rewritten.
-func scrubFiles(e *env, v *vault.Vault, res *scan.Result, keys map[string]*scanKey) map[string]bool {
+// It returns the files rewritten. SIGINT or SIGTERM stops it between files
+// (the one being rewritten is left whole, its temporary copy removed), and
+// the exit status is 128+N.
+func scrubFiles(ctx context.Context, e *env, v *vault.Vault, res *scan.Result, keys map[string]*scanKey) (map[string]bool, error) {
 	reps := map[string][]scan.Replacement{}
 	inFile := map[string][]*scanKey{} // the keys of each file, for the log
 	var paths []string
@@ -332,9 +341,20 @@ func scrubFiles(e *env, v *vault.Vault, res *scan.Result, keys map[string]*scanK
 			inFile[f.Path] = append(inFile[f.Path], k)
 		}
 	}
+	ctx, stop := catchSignals(ctx)
+	defer stop()
 	done := map[string]bool{}
 	for _, p := range paths {
-		if err := scan.Scrub(res.Files[p], reps[p]); err != nil {
+		if e.fault != nil {
+			e.fault("scan:scrub")
+		}
+		if ctx.Err() != nil {
+			return done, interrupted(ctx, len(done), len(paths))
+		}
+		if err := scan.Scrub(ctx, res.Files[p], reps[p]); err != nil {
+			if ctx.Err() != nil {
+				return done, interrupted(ctx, len(done), len(paths))
+			}
 			fmt.Fprintf(e.stderr, "warning: %s not scrubbed: %v\n", p, err)
 			continue
 		}
@@ -343,7 +363,48 @@ func scrubFiles(e *env, v *vault.Vault, res *scan.Result, keys map[string]*scanK
 			record(e, v, vault.Event{Action: vault.ActionScan, Label: k.label, Prefix: prefixOf(k), Detail: "scrubbed from " + p})
 		}
 	}
-	return done
+	return done, nil
+}
+
+// signalCause is the cause of a context that catchSignals cancelled.
+type signalCause struct{ sig syscall.Signal }
+
+func (s signalCause) Error() string { return s.sig.String() }
+
+// catchSignals returns ctx cancelled by SIGINT or SIGTERM, with the signal
+// as its cause, instead of the process dying with the signal.
+func catchSignals(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-ch:
+			if sig, ok := s.(syscall.Signal); ok {
+				cancel(signalCause{sig})
+			}
+			cancel(nil)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(nil)
+	}
+}
+
+// interrupted is the error of a scrub stopped after n of total files.
+func interrupted(ctx context.Context, n, total int) error {
+	code := exitInterrupted
+	var sc signalCause
+	if errors.As(context.Cause(ctx), &sc) {
+		code = 128 + int(sc.sig)
+	}
+	return &exitError{
+		code: code,
+		err:  fmt.Errorf("scrub interrupted: %d of %s rewritten, the others left as they were", n, count(total, "file")),
+		hint: "run `vault scan --scrub` again to finish",
+	}
 }
 
 // scanRow is one element of `scan --json`: exactly the keys of SPEC.

@@ -2,13 +2,16 @@ package scan
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 )
 
 // ErrChanged means a file changed after the scan read it; Scrub leaves
@@ -23,12 +26,14 @@ type Replacement struct {
 
 // Scrub rewrites f with the replacements: a temporary file in the same
 // directory, synced and renamed over it, with its mode. Nothing is written
-// when the file is no longer as the scan read it, and no copy of the
-// original is kept.
-func Scrub(f *File, reps []Replacement) error { return scrub(f, reps, nil) }
+// when the file is no longer as the scan read it or ctx is done, and no
+// copy of the original is kept.
+func Scrub(ctx context.Context, f *File, reps []Replacement) error {
+	return scrub(ctx, f, reps, nil)
+}
 
 // scrub is Scrub with a hook called just before the rename (tests race it).
-func scrub(f *File, reps []Replacement, beforeRename func()) error {
+func scrub(ctx context.Context, f *File, reps []Replacement, beforeRename func()) error {
 	// A history file may be a link (dotfiles): rewrite what it points to.
 	path, err := filepath.EvalSymlinks(f.Path)
 	if err != nil {
@@ -42,8 +47,12 @@ func scrub(f *File, reps []Replacement, beforeRename func()) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.Path, err)
 	}
-	dir, base := filepath.Dir(path), filepath.Base(path)
-	tmp, err := os.CreateTemp(dir, "."+base+".vault-scrub-*")
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	mode := f.Info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+	dir := filepath.Dir(path)
+	tmp, err := createTemp(dir, "."+filepath.Base(path)+".vault-scrub-", mode.Perm())
 	if err != nil {
 		return err
 	}
@@ -54,11 +63,12 @@ func scrub(f *File, reps []Replacement, beforeRename func()) error {
 			os.Remove(tmp.Name())
 		}
 	}()
-	mode := f.Info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
-	if err := tmp.Chmod(mode); err != nil {
+	if _, err := tmp.Write(out); err != nil {
 		return err
 	}
-	if _, err := tmp.Write(out); err != nil {
+	// After the write, which would clear setuid: the umask may have
+	// narrowed the mode, and the special bits need chmod.
+	if err := tmp.Chmod(mode); err != nil {
 		return err
 	}
 	if err := tmp.Sync(); err != nil {
@@ -73,12 +83,28 @@ func scrub(f *File, reps []Replacement, beforeRename func()) error {
 	if _, err := unchanged(f, path); err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
 	done = true
 	syncDir(dir)
 	return nil
+}
+
+// createTemp is os.CreateTemp with the mode given from the start: the
+// copy holds the file's other secrets, so it is never more open than it.
+func createTemp(dir, prefix string, perm fs.FileMode) (*os.File, error) {
+	for range 10000 {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("%s: cannot create a temporary file", dir)
 }
 
 // unchanged reads path and checks that it is the file the scan read.

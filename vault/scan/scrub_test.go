@@ -39,7 +39,7 @@ func TestScrubKeepsMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, f := scanOne(t, dir)
-	if err := Scrub(f, reps(res)); err != nil {
+	if err := Scrub(context.Background(), f, reps(res)); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(p)
@@ -74,9 +74,9 @@ func TestScrubRacingWriter(t *testing.T) {
 			var err error
 			if when == "before the rewrite" {
 				write()
-				err = scrub(f, reps(res), nil)
+				err = scrub(context.Background(), f, reps(res), nil)
 			} else {
-				err = scrub(f, reps(res), write)
+				err = scrub(context.Background(), f, reps(res), write)
 			}
 			if !errors.Is(err, ErrChanged) {
 				t.Fatalf("scrub: %v, want ErrChanged", err)
@@ -88,5 +88,42 @@ func TestScrubRacingWriter(t *testing.T) {
 				t.Errorf("left in the directory: %v", ents)
 			}
 		})
+	}
+}
+
+// An interrupted scrub (ctx done) renames nothing and leaves no temporary
+// copy; while it exists, the copy is never more open than the file.
+func TestScrubInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, ".env")
+	const text = "OTHER=secret\nKEY=" + odd + "\n"
+	if err := os.WriteFile(p, []byte(text), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	res, f := scanOne(t, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	err := scrub(ctx, f, reps(res), func() {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if fi, _ := e.Info(); e.Name() != ".env" && fi.Mode().Perm() != 0o400 {
+				t.Errorf("temporary file %s has mode %v, want 0400", e.Name(), fi.Mode().Perm())
+			}
+		}
+		if len(ents) != 2 {
+			t.Errorf("before the rename: %v", ents)
+		}
+		cancel()
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("scrub: %v, want context.Canceled", err)
+	}
+	if got, _ := os.ReadFile(p); string(got) != text {
+		t.Errorf("file now %q", got)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("left in the directory: %v", ents)
+	}
+	if err := Scrub(ctx, f, reps(res)); !errors.Is(err, context.Canceled) {
+		t.Errorf("Scrub after cancel: %v", err)
 	}
 }
