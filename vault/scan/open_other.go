@@ -2,11 +2,15 @@
 
 package scan
 
-import "os"
+import (
+	"fmt"
+	"io/fs"
+	"os"
+)
 
-// file scans one file.
-func (r *reader) file(p string) ([]Finding, *File, error) {
-	fh, err := os.Open(p)
+// file scans one file; open is not read when it is a link.
+func (r *reader) file(p, open string) ([]Finding, *File, error) {
+	fh, err := openNoFollow(open)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -22,5 +26,16 @@ func (r *reader) file(p string) ([]Finding, *File, error) {
 	if err != nil || data == nil {
 		return nil, nil, err
 	}
-	return r.scanned(p, data)
+	return r.scanned(p, open, data, fh.Stat)
+}
+
+// openNoFollow opens path for reading unless it is a link. Without
+// O_NOFOLLOW the check and the open are two steps.
+func openNoFollow(path string) (*os.File, error) {
+	if fi, err := os.Lstat(path); err != nil {
+		return nil, err
+	} else if fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("a symbolic link")}
+	}
+	return os.Open(path)
 }

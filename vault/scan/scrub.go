@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -34,11 +35,9 @@ func Scrub(ctx context.Context, f *File, reps []Replacement) error {
 
 // scrub is Scrub with a hook called just before the rename (tests race it).
 func scrub(ctx context.Context, f *File, reps []Replacement, beforeRename func()) error {
-	// A history file may be a link (dotfiles): rewrite what it points to.
-	path, err := filepath.EvalSymlinks(f.Path)
-	if err != nil {
-		return err
-	}
+	// A named link (a dotfiles history file) was resolved by the scan; a
+	// walked path that has become a link since is not followed.
+	path := f.target
 	data, err := unchanged(f, path)
 	if err != nil {
 		return err
@@ -109,14 +108,22 @@ func createTemp(dir, prefix string, perm fs.FileMode) (*os.File, error) {
 
 // unchanged reads path and checks that it is the file the scan read.
 func unchanged(f *File, path string) ([]byte, error) {
-	fi, err := os.Stat(path)
+	fh, err := openNoFollow(path)
+	if err != nil {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, fmt.Errorf("%s: %w", f.Path, ErrChanged)
+		}
+		return nil, err
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
 	if err != nil {
 		return nil, err
 	}
 	if !os.SameFile(fi, f.Info) || fi.Size() != f.Info.Size() || !fi.ModTime().Equal(f.Info.ModTime()) {
 		return nil, fmt.Errorf("%s: %w", f.Path, ErrChanged)
 	}
-	data, err := os.ReadFile(path)
+	data, err := io.ReadAll(fh)
 	if err != nil {
 		return nil, err
 	}

@@ -127,3 +127,82 @@ func TestScrubInterrupted(t *testing.T) {
 		t.Errorf("Scrub after cancel: %v", err)
 	}
 }
+
+// A walked path that is a link when it is opened (swapped after the walk
+// saw a file) is not read, and one that becomes a link after the scan is
+// not rewritten: neither reaches a file outside the tree.
+func TestWalkedLinkNotFollowed(t *testing.T) {
+	tree, outside := t.TempDir(), t.TempDir()
+	text := []byte("KEY=" + odd + "\n")
+	target := filepath.Join(outside, ".env")
+	if err := os.WriteFile(target, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(tree, ".env")
+	if err := os.Symlink(target, p); err != nil {
+		t.Fatal(err)
+	}
+	r := reader{m: NewMatcher([]Known{known("odd", odd, true)})}
+	if found, f, err := r.file(p, p); err == nil || found != nil || f != nil {
+		t.Errorf("a link opened as a walked file: %v %v %v, want an error", found, f, err)
+	}
+
+	// A regular file scanned, then swapped for a link to a hard link of it
+	// outside the tree.
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, f := scanOne(t, tree)
+	hard := filepath.Join(outside, "hard")
+	if err := os.Link(p, hard); err != nil {
+		t.Skipf("no hard links here: %v", err)
+	}
+	if err := os.Rename(p, filepath.Join(tree, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(hard, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := Scrub(context.Background(), f, reps(res)); !errors.Is(err, ErrChanged) {
+		t.Errorf("scrub through a link: %v, want ErrChanged", err)
+	}
+	if got, _ := os.ReadFile(hard); string(got) != string(text) {
+		t.Errorf("the file outside the tree is now %q", got)
+	}
+	if fi, _ := os.Lstat(p); fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced")
+	}
+}
+
+// A PATH named that is a link to a file is followed: the finding keeps the
+// name given, and the scrub rewrites the file it points to.
+func TestNamedLinkFollowed(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "dotfiles", "history")
+	if err := os.Mkdir(filepath.Dir(target), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(target, []byte("KEY="+odd+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, ".history")
+	if err := os.Symlink(filepath.Join("dotfiles", "history"), link); err != nil {
+		t.Fatal(err)
+	}
+	res, f := scanOne(t, link)
+	if f.Path != link {
+		t.Errorf("path %q, want %q", f.Path, link)
+	}
+	if err := Scrub(context.Background(), f, reps(res)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(target); string(got) != "KEY=vault:odd\n" {
+		t.Errorf("target now %q", got)
+	}
+	if fi, _ := os.Lstat(link); fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced by a file")
+	}
+}

@@ -57,9 +57,17 @@ type Finding struct {
 // it is still so.
 type File struct {
 	Path string
+	// Info is the fstat of the file read, taken after the read.
 	Info os.FileInfo
 	Sum  [32]byte
+	// target is the path opened: Path, or where Path points when it is a
+	// link that was named (a PATH or a history file).
+	target string
 }
+
+// job is one file to read: path as shown, and the path to open without
+// following a link.
+type job struct{ path, open string }
 
 // Result is what a scan found.
 type Result struct {
@@ -92,22 +100,22 @@ func Scan(ctx context.Context, o Options) (*Result, error) {
 	m := NewMatcher(o.Known)
 	res := &Result{Files: map[string]*File{}}
 	var mu sync.Mutex
-	paths := make(chan string, 64)
+	jobs := make(chan job, 64)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			r := reader{m: m}
-			for p := range paths {
-				found, f, err := r.file(p)
+			for j := range jobs {
+				found, f, err := r.file(j.path, j.open)
 				mu.Lock()
 				switch {
 				case err != nil:
 					res.Errors = append(res.Errors, err)
 				case f != nil:
 					res.Findings = append(res.Findings, found...)
-					res.Files[p] = f
+					res.Files[j.path] = f
 				}
 				if err == nil {
 					res.Scanned++
@@ -116,8 +124,8 @@ func Scan(ctx context.Context, o Options) (*Result, error) {
 			}
 		}()
 	}
-	walkErrs := walk(ctx, o, paths)
-	close(paths)
+	walkErrs := walk(ctx, o, jobs)
+	close(jobs)
 	wg.Wait()
 	res.Errors = append(res.Errors, walkErrs...)
 	sortFindings(res.Findings)
@@ -125,13 +133,26 @@ func Scan(ctx context.Context, o Options) (*Result, error) {
 }
 
 // walk sends every regular file to scan, in lexical order per directory.
-func walk(ctx context.Context, o Options, out chan<- string) (errs []error) {
+func walk(ctx context.Context, o Options, out chan<- job) (errs []error) {
 	seen := map[string]bool{}
-	send := func(p string) {
+	send := func(p, open string) {
 		if !seen[p] {
 			seen[p] = true
-			out <- p
+			out <- job{path: p, open: open}
 		}
+	}
+	// named sends a file named on the command line: a link is followed.
+	named := func(p string) error {
+		fi, err := os.Stat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			return err
+		}
+		open, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return err
+		}
+		send(p, open)
+		return nil
 	}
 	for _, root := range o.Paths {
 		fi, err := os.Stat(root)
@@ -140,8 +161,8 @@ func walk(ctx context.Context, o Options, out chan<- string) (errs []error) {
 			continue
 		}
 		if !fi.IsDir() {
-			if fi.Mode().IsRegular() {
-				send(root)
+			if err := named(root); err != nil {
+				errs = append(errs, err)
 			}
 			continue
 		}
@@ -173,7 +194,7 @@ func walk(ctx context.Context, o Options, out chan<- string) (errs []error) {
 					return filepath.SkipDir
 				}
 			case d.Type().IsRegular():
-				send(p)
+				send(p, p)
 			}
 			// Symbolic links, devices, pipes and sockets are not read.
 			return nil
@@ -183,9 +204,7 @@ func walk(ctx context.Context, o Options, out chan<- string) (errs []error) {
 		}
 	}
 	for _, p := range o.Extra {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-			send(p)
-		}
+		_ = named(p) // scanned when it exists
 	}
 	return errs
 }
@@ -252,18 +271,18 @@ func (r *reader) read(f io.Reader, size int64) ([]byte, error) {
 }
 
 // scanned returns the findings of data and, when there are any, the
-// file's state for Scrub: its stat is taken after the read, so a change in
-// between shows as a content that is not the one hashed.
-func (r *reader) scanned(p string, data []byte) ([]Finding, *File, error) {
+// file's state for Scrub: stat of the open file is taken after the read,
+// so a change in between shows as a content that is not the one hashed.
+func (r *reader) scanned(p, open string, data []byte, stat func() (os.FileInfo, error)) ([]Finding, *File, error) {
 	found := r.find(p, data)
 	if found == nil {
 		return nil, nil, nil
 	}
-	fi, err := os.Stat(p)
+	fi, err := stat()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, &fs.PathError{Op: "stat", Path: p, Err: err}
 	}
-	return found, &File{Path: p, Info: fi, Sum: sha256.Sum256(data)}, nil
+	return found, &File{Path: p, Info: fi, Sum: sha256.Sum256(data), target: open}, nil
 }
 
 // find runs the matcher over the data of file p.
