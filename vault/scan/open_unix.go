@@ -52,6 +52,16 @@ func openNoFollow(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 }
 
+// keepOwner gives the copy the file's owner and group, or at least its
+// group, as far as this user may: best effort.
+func keepOwner(tmp *os.File, fi os.FileInfo) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if tmp.Chown(int(st.Uid), int(st.Gid)) != nil {
+			_ = tmp.Chown(-1, int(st.Gid))
+		}
+	}
+}
+
 type fdReader int
 
 func (fd fdReader) Read(b []byte) (int, error) {

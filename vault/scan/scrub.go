@@ -26,7 +26,8 @@ type Replacement struct {
 }
 
 // Scrub rewrites f with the replacements: a temporary file in the same
-// directory, synced and renamed over it, with its mode. Nothing is written
+// directory, synced and renamed over it, with its mode and, where this
+// user may give them, its owner and group. Nothing is written
 // when the file is no longer as the scan read it or ctx is done, and no
 // copy of the original is kept.
 func Scrub(ctx context.Context, f *File, reps []Replacement) error {
@@ -62,6 +63,7 @@ func scrub(ctx context.Context, f *File, reps []Replacement, beforeRename func()
 			os.Remove(tmp.Name())
 		}
 	}()
+	keepOwner(tmp, f.Info)
 	if _, err := tmp.Write(out); err != nil {
 		return err
 	}
