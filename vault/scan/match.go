@@ -97,7 +97,7 @@ func NewMatcher(known []Known) *Matcher {
 func (m *Matcher) Find(buf []byte, fn func(Match)) {
 	n, step := len(buf), m.minRun
 	var pos lines
-	var found []Match
+	var r runState
 	// Any run of at least step wide bytes covers one of the probed
 	// positions, so most bytes are never looked at.
 	lo := 0
@@ -114,8 +114,7 @@ func (m *Matcher) Find(buf []byte, fn func(Match)) {
 			e++
 		}
 		if e-s >= step {
-			found = m.run(buf, s, e, found[:0])
-			for _, f := range found {
+			for _, f := range m.run(buf, s, e, &r) {
 				f.Line, f.Column = pos.at(buf, f.Start)
 				fn(f)
 			}
@@ -125,12 +124,20 @@ func (m *Matcher) Find(buf []byte, fn func(Match)) {
 	}
 }
 
+// runState is what one Find keeps between runs, so that the work stays
+// linear in the length of a line however many tokens it holds.
+type runState struct {
+	stored, shapes, out []Match
+	next                int // the first stored match a new shape may overlap
+	line                toloka
+}
+
 // run finds the keys in the wide run buf[s:e].
-func (m *Matcher) run(buf []byte, s, e int, out []Match) []Match {
+func (m *Matcher) run(buf []byte, s, e int, r *runState) []Match {
+	r.stored, r.shapes, r.next = r.stored[:0], r.shapes[:0], 0
 	if len(m.known) > 0 {
-		out = m.stored(buf, s, e, out)
+		r.stored = m.stored(buf, s, e, r.stored)
 	}
-	nStored := len(out)
 	// Maximal narrow runs, then the oauth runs inside them.
 	for a := s; a < e; {
 		if class[buf[a]]&narrow == 0 {
@@ -143,14 +150,26 @@ func (m *Matcher) run(buf []byte, s, e int, out []Match) []Match {
 		}
 		if b-a >= oauthMin {
 			if b-a >= apiMin && apiShape(buf[a:b]) {
-				out = m.add(out, nStored, Match{Start: a, End: b, Rule: RuleAPIKey}, buf)
+				m.add(r, Match{Start: a, End: b, Rule: RuleAPIKey}, buf)
 			} else {
-				out = m.oauthRuns(buf, a, b, out, nStored)
+				m.oauthRuns(buf, a, b, r)
 			}
 		}
 		a = b
 	}
-	return out
+	// Both lists are in order of position: merge them.
+	r.out = r.out[:0]
+	i, j := 0, 0
+	for i < len(r.stored) || j < len(r.shapes) {
+		if j == len(r.shapes) || i < len(r.stored) && r.stored[i].Start < r.shapes[j].Start {
+			r.out = append(r.out, r.stored[i])
+			i++
+		} else {
+			r.out = append(r.out, r.shapes[j])
+			j++
+		}
+	}
+	return r.out
 }
 
 // apiShape: exactly two dots, the first at index 22, 23 or 24.
@@ -165,7 +184,7 @@ func apiShape(t []byte) bool {
 	return bytes.Count(t[d+1:], []byte{'.'}) == 1
 }
 
-func (m *Matcher) oauthRuns(buf []byte, a, b int, out []Match, nStored int) []Match {
+func (m *Matcher) oauthRuns(buf []byte, a, b int, r *runState) {
 	for a < b {
 		if buf[a] == '.' {
 			a++
@@ -176,36 +195,29 @@ func (m *Matcher) oauthRuns(buf []byte, a, b int, out []Match, nStored int) []Ma
 			c++
 		}
 		t := buf[a:c]
-		if len(t) >= oauthMin && (bytes.HasPrefix(t, []byte("y0_")) || bytes.HasPrefix(t, []byte("AQAAAA"))) && saysToloka(buf, a, c) {
-			out = m.add(out, nStored, Match{Start: a, End: c, Rule: RuleOAuth}, buf)
+		if len(t) >= oauthMin && (bytes.HasPrefix(t, []byte("y0_")) || bytes.HasPrefix(t, []byte("AQAAAA"))) && r.line.says(buf, a, c) {
+			m.add(r, Match{Start: a, End: c, Rule: RuleOAuth}, buf)
 		}
 		a = c
 	}
-	return out
 }
 
-// add appends a shape match unless it overlaps a stored key's match (the
-// first nStored of out) or the shape match before it.
-func (m *Matcher) add(out []Match, nStored int, x Match, buf []byte) []Match {
-	for _, o := range out {
-		if x.Start < o.End && o.Start < x.End {
-			return out
-		}
+// add keeps a shape match unless it overlaps a stored key's match or the
+// shape match before it. Shapes come in order of position, so only the
+// stored matches from r.next on can overlap.
+func (m *Matcher) add(r *runState, x Match, buf []byte) {
+	for r.next < len(r.stored) && r.stored[r.next].End <= x.Start {
+		r.next++
+	}
+	if r.next < len(r.stored) && r.stored[r.next].Start < x.End {
+		return
+	}
+	if k := len(r.shapes); k > 0 && x.Start < r.shapes[k-1].End {
+		return
 	}
 	x.Fingerprint = fingerprint(buf[x.Start:x.End])
 	x.Known = m.byFP[x.Fingerprint]
-	if nStored == 0 || x.Start > out[len(out)-1].Start {
-		return append(out, x)
-	}
-	// Keep the order by position.
-	i := 0
-	for i < len(out) && out[i].Start < x.Start {
-		i++
-	}
-	out = append(out, Match{})
-	copy(out[i+1:], out[i:])
-	out[i] = x
-	return out
+	r.shapes = append(r.shapes, x)
 }
 
 // stored finds the text of the known keys in the wide run buf[s:e]: the
@@ -236,17 +248,28 @@ func fingerprint(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// saysToloka reports whether the line around buf[a:b] says toloka, in any case.
-func saysToloka(buf []byte, a, b int) bool {
-	ls := bytes.LastIndexByte(buf[:a], '\n') + 1
-	le := bytes.IndexByte(buf[b:], '\n')
-	if le < 0 {
-		le = len(buf)
-	} else {
-		le += b
+// toloka remembers whether the line last asked about says toloka.
+type toloka struct {
+	start, end int // the line's bounds; end 0: none yet
+	ok         bool
+}
+
+// says reports whether the line around buf[a:b] says toloka, in any case;
+// each line is looked at once.
+func (t *toloka) says(buf []byte, a, b int) bool {
+	if a >= t.start && b <= t.end {
+		return t.ok
 	}
-	line := buf[ls:le]
+	t.start = bytes.LastIndexByte(buf[:a], '\n') + 1
+	t.end = bytes.IndexByte(buf[b:], '\n')
+	if t.end < 0 {
+		t.end = len(buf)
+	} else {
+		t.end += b
+	}
+	line := buf[t.start:t.end]
 	const word = "toloka"
+	t.ok = false
 	for i := 0; i+len(word) <= len(line); i++ {
 		if line[i]|0x20 != 't' {
 			continue
@@ -256,10 +279,11 @@ func saysToloka(buf []byte, a, b int) bool {
 			j++
 		}
 		if j == len(word) {
-			return true
+			t.ok = true
+			break
 		}
 	}
-	return false
+	return t.ok
 }
 
 // lines turns offsets, asked in increasing order, into lines and columns.
