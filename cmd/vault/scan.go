@@ -124,7 +124,7 @@ func runScan(c *cli.Context) error {
 		}
 	}
 	if c.Bool("json") {
-		if err := writeJSON(e.stdout, scanJSON(res.Findings, keys)); err != nil {
+		if err := writeJSON(e.stdout, scanJSON(res.Findings, keys, c.Bool("verify"))); err != nil {
 			return err
 		}
 	} else {
@@ -421,7 +421,9 @@ type scanRow struct {
 	Account     *vault.Account `json:"account"`
 }
 
-func scanJSON(found []scan.Finding, keys map[string]*scanKey) []scanRow {
+// scanJSON gives a status only with --verify: without it, null says the
+// key was not checked by this run.
+func scanJSON(found []scan.Finding, keys map[string]*scanKey, verified bool) []scanRow {
 	out := make([]scanRow, 0, len(found))
 	for _, f := range found {
 		k := keys[f.Fingerprint]
@@ -429,7 +431,7 @@ func scanJSON(found []scan.Finding, keys map[string]*scanKey) []scanRow {
 		if k.label != "" {
 			r.Label = &k.label
 		}
-		if k.status != "" {
+		if verified && k.status != "" {
 			r.Status = &k.status
 		}
 		switch {
