@@ -93,7 +93,7 @@ func runScan(c *cli.Context) error {
 		}
 	}
 	res, err := scan.Scan(ctx, opts)
-	if errors.Is(err, scan.ErrNoPath) {
+	if errors.Is(err, scan.ErrNoPath) || errors.Is(err, scan.ErrBadExclude) {
 		return usageErr("%v", err)
 	}
 	if err != nil {

@@ -29,6 +29,9 @@ var skipDirs = map[string]bool{".git": true, "node_modules": true, "__pycache__"
 // ErrNoPath means a PATH given to scan does not exist.
 var ErrNoPath = errors.New("no such file or directory")
 
+// ErrBadExclude means an --exclude glob cannot be parsed.
+var ErrBadExclude = errors.New("not a valid glob (*, ?, [a-z] and \\ escapes; a [ must be closed)")
+
 // Options says what to scan.
 type Options struct {
 	// Paths are walked recursively without following symbolic links (a
@@ -90,7 +93,7 @@ func Scan(ctx context.Context, o Options) (*Result, error) {
 	}
 	for _, g := range o.Exclude {
 		if _, err := filepath.Match(g, ""); err != nil {
-			return nil, fmt.Errorf("--exclude %q: %w", g, err)
+			return nil, fmt.Errorf("--exclude %q: %w", g, ErrBadExclude)
 		}
 	}
 	workers := o.Workers
