@@ -40,7 +40,8 @@ type Options struct {
 	// Extra are files scanned when they exist (shell history).
 	Extra []string
 	// Exclude globs: one without a slash is matched against each base
-	// name, one with a slash against the path below its PATH.
+	// name, one with a slash against the path below its PATH (against the
+	// path as given for a file named as PATH or in Extra).
 	Exclude []string
 	Known   []Known
 	// Workers reading files at once; 0 means 2.
@@ -146,6 +147,9 @@ func walk(ctx context.Context, o Options, out chan<- job) (errs []error) {
 	}
 	// named sends a file named on the command line: a link is followed.
 	named := func(p string) error {
+		if excluded(o.Exclude, "", p, filepath.Base(p)) {
+			return nil
+		}
 		fi, err := os.Stat(p)
 		if err != nil || !fi.Mode().IsRegular() {
 			return err
@@ -222,9 +226,12 @@ func excluded(globs []string, root, p, name string) bool {
 			continue
 		}
 		if rel == "" {
-			r, err := filepath.Rel(root, p)
-			if err != nil {
-				continue
+			r := filepath.Clean(p)
+			if root != "" {
+				var err error
+				if r, err = filepath.Rel(root, p); err != nil {
+					continue
+				}
 			}
 			rel = filepath.ToSlash(r)
 		}
