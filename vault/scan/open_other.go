@@ -6,27 +6,33 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // file scans one file; open is not read when it is a link.
-func (r *reader) file(p, open string) ([]Finding, *File, error) {
+func (r *reader) file(p, open string) ([]Finding, *File, fileID, error) {
+	id := fileID{path: open}
+	if abs, err := filepath.Abs(open); err == nil {
+		id.path = abs
+	}
 	fh, err := openNoFollow(open)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, id, err
 	}
 	defer fh.Close()
 	fi, err := fh.Stat()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, id, err
 	}
 	if !fi.Mode().IsRegular() || fi.Size() > MaxSize {
-		return nil, nil, nil
+		return nil, nil, id, nil
 	}
 	data, err := r.read(fh, fi.Size())
 	if err != nil || data == nil {
-		return nil, nil, err
+		return nil, nil, id, err
 	}
-	return r.scanned(p, open, data, fh.Stat)
+	found, f, err := r.scanned(p, open, data, fh.Stat)
+	return found, f, id, err
 }
 
 // openNoFollow opens path for reading unless it is a link. Without

@@ -13,10 +13,10 @@ import (
 // file swapped for one after the walk saw it is not read. Plain system
 // calls: an os.File costs a poller registration and a finalizer per file,
 // a fifth of a tree's scan time.
-func (r *reader) file(p, open string) ([]Finding, *File, error) {
+func (r *reader) file(p, open string) ([]Finding, *File, fileID, error) {
 	fd, err := syscall.Open(open, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
 	if err != nil {
-		return nil, nil, &fs.PathError{Op: "open", Path: p, Err: err}
+		return nil, nil, fileID{}, &fs.PathError{Op: "open", Path: p, Err: err}
 	}
 	defer func() {
 		if fd >= 0 {
@@ -25,25 +25,27 @@ func (r *reader) file(p, open string) ([]Finding, *File, error) {
 	}()
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil {
-		return nil, nil, &fs.PathError{Op: "stat", Path: p, Err: err}
+		return nil, nil, fileID{}, &fs.PathError{Op: "stat", Path: p, Err: err}
 	}
+	id := fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Size > MaxSize {
-		return nil, nil, nil
+		return nil, nil, id, nil
 	}
 	data, err := r.read(fdReader(fd), st.Size)
 	if err != nil || data == nil {
 		if err != nil {
 			err = &fs.PathError{Op: "read", Path: p, Err: err}
 		}
-		return nil, nil, err
+		return nil, nil, id, err
 	}
-	return r.scanned(p, open, data, func() (os.FileInfo, error) {
+	found, f, err := r.scanned(p, open, data, func() (os.FileInfo, error) {
 		// Only a file with findings pays for an os.File.
 		fh := os.NewFile(uintptr(fd), open)
 		fd = -1
 		defer fh.Close()
 		return fh.Stat()
 	})
+	return found, f, id, err
 }
 
 // openNoFollow opens path for reading unless it is a link (or a FIFO

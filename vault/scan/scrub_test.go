@@ -143,7 +143,7 @@ func TestWalkedLinkNotFollowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := reader{m: NewMatcher([]Known{known("odd", odd, true)})}
-	if found, f, err := r.file(p, p); err == nil || found != nil || f != nil {
+	if found, f, _, err := r.file(p, p); err == nil || found != nil || f != nil {
 		t.Errorf("a link opened as a walked file: %v %v %v, want an error", found, f, err)
 	}
 
@@ -204,5 +204,33 @@ func TestNamedLinkFollowed(t *testing.T) {
 	}
 	if fi, _ := os.Lstat(link); fi.Mode()&os.ModeSymlink == 0 {
 		t.Errorf("the link was replaced by a file")
+	}
+}
+
+// A file reached by several paths (a PATH inside another, another
+// spelling, a hard link) is scanned once, under the path walked first, so
+// that a scrub rewrites it once.
+func TestScanSameFileOnce(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, ".env")
+	if err := os.WriteFile(p, []byte("KEY="+odd+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(p, filepath.Join(dir, "hard")); err != nil {
+		t.Skipf("no hard links here: %v", err)
+	}
+	res, err := Scan(context.Background(), Options{
+		Paths: []string{dir, p, filepath.Join(dir, ".", ".env")},
+		Extra: []string{p},
+		Known: []Known{known("odd", odd, true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Findings) != 1 || res.Findings[0].Path != p || len(res.Files) != 1 || res.Scanned != 1 {
+		t.Fatalf("findings %+v, files %v, %d scanned: want one of %s", res.Findings, res.Files, res.Scanned, p)
+	}
+	if err := Scrub(context.Background(), res.Files[p], reps(res)); err != nil {
+		t.Fatal(err)
 	}
 }

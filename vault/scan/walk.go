@@ -70,8 +70,18 @@ type File struct {
 }
 
 // job is one file to read: path as shown, and the path to open without
-// following a link.
-type job struct{ path, open string }
+// following a link; seq is its place in the walk.
+type job struct {
+	seq        int
+	path, open string
+}
+
+// fileID tells files apart: device and inode, or where there are none,
+// the path opened.
+type fileID struct {
+	dev, ino uint64
+	path     string
+}
 
 // Result is what a scan found.
 type Result struct {
@@ -103,7 +113,16 @@ func Scan(ctx context.Context, o Options) (*Result, error) {
 	}
 	m := NewMatcher(o.Known)
 	res := &Result{Files: map[string]*File{}}
+	// A file reached by two paths (a PATH inside another, a hard link) is
+	// scanned once, under the path the walk came to first.
+	type read struct {
+		id    fileID
+		found []Finding
+		f     *File
+	}
 	var mu sync.Mutex
+	first := map[fileID]int{}
+	withFindings := map[int]read{}
 	jobs := make(chan job, 64)
 	var wg sync.WaitGroup
 	for range workers {
@@ -112,17 +131,17 @@ func Scan(ctx context.Context, o Options) (*Result, error) {
 			defer wg.Done()
 			r := reader{m: m}
 			for j := range jobs {
-				found, f, err := r.file(j.path, j.open)
+				found, f, id, err := r.file(j.path, j.open)
 				mu.Lock()
-				switch {
-				case err != nil:
+				if err != nil {
 					res.Errors = append(res.Errors, err)
-				case f != nil:
-					res.Findings = append(res.Findings, found...)
-					res.Files[j.path] = f
-				}
-				if err == nil {
-					res.Scanned++
+				} else {
+					if s, ok := first[id]; !ok || j.seq < s {
+						first[id] = j.seq
+					}
+					if f != nil {
+						withFindings[j.seq] = read{id, found, f}
+					}
 				}
 				mu.Unlock()
 			}
@@ -131,6 +150,13 @@ func Scan(ctx context.Context, o Options) (*Result, error) {
 	walkErrs := walk(ctx, o, jobs)
 	close(jobs)
 	wg.Wait()
+	for seq, rd := range withFindings {
+		if first[rd.id] == seq {
+			res.Findings = append(res.Findings, rd.found...)
+			res.Files[rd.f.Path] = rd.f
+		}
+	}
+	res.Scanned = len(first)
 	res.Errors = append(res.Errors, walkErrs...)
 	sortFindings(res.Findings)
 	return res, ctx.Err()
@@ -142,7 +168,7 @@ func walk(ctx context.Context, o Options, out chan<- job) (errs []error) {
 	send := func(p, open string) {
 		if !seen[p] {
 			seen[p] = true
-			out <- job{path: p, open: open}
+			out <- job{seq: len(seen), path: p, open: open}
 		}
 	}
 	// named sends a file named on the command line: a link is followed.
