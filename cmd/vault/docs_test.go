@@ -53,6 +53,18 @@ func TestDocsStable(t *testing.T) {
 	}
 }
 
+// TestBoolFlagsHaveNoPlaceholder: urfave/cli takes `text` in a flag's
+// Usage for its value's name, which a flag without a value shows garbled.
+func TestBoolFlagsHaveNoPlaceholder(t *testing.T) {
+	for _, c := range docsApp().Commands {
+		for _, f := range c.Flags {
+			if b, ok := f.(*cli.BoolFlag); ok && strings.Contains(b.Usage, "`") {
+				t.Errorf("vault %s --%s: a backtick in %q", c.Name, b.Name, b.Usage)
+			}
+		}
+	}
+}
+
 // docsApp is the app the docs describe, with a fixed version.
 func docsApp() *cli.App {
 	app := newApp(&env{getenv: func(string) string { return "" }})

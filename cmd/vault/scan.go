@@ -46,7 +46,7 @@ func scanCommand() *cli.Command {
 			&cli.BoolFlag{Name: "history", Usage: "also scan the shell and Python history files"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "skip files and directories matching `GLOB` (repeatable)"},
 			&cli.BoolFlag{Name: "verify", Usage: "check the keys not in the vault with Toloka; store nothing"},
-			&cli.BoolFlag{Name: "import", Usage: "add the keys not in the vault, as `vault add` does"},
+			&cli.BoolFlag{Name: "import", Usage: "add the keys not in the vault, as vault add does"},
 			&cli.BoolFlag{Name: "scrub", Usage: "replace each key that is in the vault by vault:LABEL in its file"},
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON array (see docs/json.md)"},
 		},
