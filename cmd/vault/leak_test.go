@@ -30,7 +30,8 @@ var (
 	canaryRotated = "CANRT" + randomKeyPart(17) + "." + randomKeyPart(4) + "." + randomKeyPart(25)
 	canaryReject  = "CANRJ" + randomKeyPart(17) + "." + randomKeyPart(4) + "." + randomKeyPart(20)
 	canaryNoAns   = "CANNA" + randomKeyPart(17) + "." + randomKeyPart(4) + "." + randomKeyPart(20)
-	canaries      = []string{canary, canaryRotated, canaryReject, canaryNoAns}
+	canaryScan    = "CANSC" + randomKeyPart(17) + "." + randomKeyPart(4) + "." + randomKeyPart(20)
+	canaries      = []string{canary, canaryRotated, canaryReject, canaryNoAns, canaryScan}
 )
 
 // randomKeyPart returns n random letters and digits.
@@ -125,7 +126,7 @@ func leakScan(t *testing.T, backend string) {
 		runs = append(runs, r)
 		return r
 	}
-	cmds := []string{"add", "list", "get", "exec", "verify", "rm", "rename", "default", "rotate", "doctor", "completion"}
+	cmds := []string{"add", "list", "get", "exec", "verify", "rm", "rename", "default", "rotate", "doctor", "scan", "export", "import", "log", "completion"}
 	run(nil, "", 0, "--help")
 	for _, c := range cmds {
 		run(nil, "", 0, c, "--help")
@@ -195,6 +196,27 @@ func leakScan(t *testing.T, backend string) {
 	}
 	// While `vault exec prod -- sleep 1` runs, no command line holds a key.
 	cmdlines := scanCmdlinesDuring(t, func() { run(nil, "", 0, "exec", "prod", "--", "sleep", "1") })
+	// scan: a project outside the directories searched below, holding the
+	// key of prod, a new key and a rejected one; --scrub leaves only the
+	// rejected one.
+	proj := t.TempDir()
+	env := filepath.Join(proj, ".env")
+	if err := os.WriteFile(env, []byte("A="+canary+"\nB="+canaryScan+"\nC="+canaryReject+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(nil, "", 5, "scan", proj)
+	run(nil, "", 5, "scan", proj, "--verify")
+	run(nil, "", 5, "scan", proj, "--verify", "--json")
+	run(nil, "", 5, "scan", proj, "--import", "--scrub")
+	run(nil, "", 5, "scan", proj, "--json")
+	if data, _ := os.ReadFile(env); strings.Contains(string(data), canary) || strings.Contains(string(data), canaryScan) {
+		t.Errorf("scan --scrub left a key of the vault in the file: %q", data)
+	}
+	if ents, _ := os.ReadDir(proj); len(ents) != 1 {
+		t.Errorf("scan --scrub left files behind: %v", ents)
+	}
+	run(nil, "", 0, "log")
+	run(nil, "", 0, "log", "--json")
 	run(nil, "", 0, "rm", "prod", "noans", "--yes")
 	run(nil, "", 2, "rm", "prod", "--yes")
 
