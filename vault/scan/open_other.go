@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 )
 
+// fileID tells files apart where there is no inode: the absolute path.
+type fileID struct{ path string }
+
 // file scans one file; open is not read when it is a link.
 func (r *reader) file(p, open string) ([]Finding, *File, fileID, error) {
 	id := fileID{path: open}

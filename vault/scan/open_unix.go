@@ -9,6 +9,9 @@ import (
 	"syscall"
 )
 
+// fileID tells files apart: their device and inode.
+type fileID struct{ dev, ino uint64 }
+
 // file scans one file, opening open without following a link: a walked
 // file swapped for one after the walk saw it is not read. Plain system
 // calls: an os.File costs a poller registration and a finalizer per file,

@@ -76,13 +76,6 @@ type job struct {
 	path, open string
 }
 
-// fileID tells files apart: device and inode, or where there are none,
-// the path opened.
-type fileID struct {
-	dev, ino uint64
-	path     string
-}
-
 // Result is what a scan found.
 type Result struct {
 	Findings []Finding // by path, then position
