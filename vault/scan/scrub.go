@@ -8,11 +8,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 )
 
 // ErrChanged means a file changed after the scan read it; Scrub leaves
@@ -52,7 +50,8 @@ func scrub(ctx context.Context, f *File, reps []Replacement, beforeRename func()
 	}
 	mode := f.Info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 	dir := filepath.Dir(path)
-	tmp, err := createTemp(dir, "."+filepath.Base(path)+".vault-scrub-", mode.Perm())
+	// Created 0600: the copy holds the file's other secrets.
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".vault-scrub-*")
 	if err != nil {
 		return err
 	}
@@ -93,19 +92,6 @@ func scrub(ctx context.Context, f *File, reps []Replacement, beforeRename func()
 	done = true
 	syncDir(dir)
 	return nil
-}
-
-// createTemp is os.CreateTemp with the mode given from the start: the
-// copy holds the file's other secrets, so it is never more open than it.
-func createTemp(dir, prefix string, perm fs.FileMode) (*os.File, error) {
-	for range 10000 {
-		name := filepath.Join(dir, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10))
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
-		if !errors.Is(err, fs.ErrExist) {
-			return f, err
-		}
-	}
-	return nil, fmt.Errorf("%s: cannot create a temporary file", dir)
 }
 
 // unchanged reads path and checks that it is the file the scan read.
