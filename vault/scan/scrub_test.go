@@ -92,7 +92,8 @@ func TestScrubRacingWriter(t *testing.T) {
 }
 
 // An interrupted scrub (ctx done) renames nothing and leaves no temporary
-// copy; while it exists, the copy is never more open than the file.
+// copy; while it exists, the copy is its owner's only, and at the end has
+// the file's mode.
 func TestScrubInterrupted(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, ".env")
