@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/toloka-vault/vault/vault"
 )
 
@@ -215,6 +217,84 @@ func leakScan(t *testing.T, backend string) {
 	if ents, _ := os.ReadDir(proj); len(ents) != 1 {
 		t.Errorf("scan --scrub left files behind: %v", ents)
 	}
+	// export: prod to stdout and to a file, prod and noans to another, all
+	// in HOME so that the file walk below reads them.
+	alice, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := filepath.Join(sb.home, "alice.pub")
+	aliceID := filepath.Join(sb.home, "alice.txt")
+	malloryID := filepath.Join(sb.home, "mallory.txt")
+	for path, data := range map[string]string{pub: alice.Recipient().String(), aliceID: alice.String(), malloryID: mallory.String()} {
+		if err := os.WriteFile(path, []byte(data+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exported := filepath.Join(sb.home, "prod.age")
+	exportedBoth := filepath.Join(sb.home, "both.age")
+	r = run(nil, "", 0, "export", "prod", "--recipient-file", pub)
+	if !strings.HasPrefix(r.stdout, "-----BEGIN AGE ENCRYPTED FILE-----") || !strings.Contains(r.stderr, "exported prod to standard output") {
+		t.Errorf("export prod: want an armored export on stdout: %s", r)
+	}
+	piped := r.stdout
+	r = run(nil, "", 0, "export", "prod", "--recipient-file", pub, "--output", exported)
+	if !strings.Contains(r.stderr, "exported prod to "+exported) {
+		t.Errorf("export prod --output: %s", r)
+	}
+	r = run(nil, "", 0, "export", "prod", "noans", "-R", pub, "-o", exportedBoth)
+	if !strings.Contains(r.stderr, "exported prod, noans to "+exportedBoth) {
+		t.Errorf("export prod noans --output: %s", r)
+	}
+	// Each export holds the key, so finding none of it in them below means
+	// it is encrypted there.
+	for _, path := range []string{"", exported, exportedBoth} {
+		data, name := []byte(piped), "stdout"
+		if path != "" {
+			data, _ = os.ReadFile(path)
+			name = path
+		}
+		keys, err := vault.ReadExport(bytes.NewReader(data), []age.Identity{alice})
+		if err != nil || len(keys) == 0 || keys[0].Label != "prod" || keys[0].Key.Reveal() != canary {
+			t.Errorf("the export in %s does not hold prod's key: %v", name, err)
+		}
+	}
+	// import into a second vault: with --label, refused (label in use, key
+	// already stored), a wrong identity, from stdin, and two keys of which
+	// one is refused.
+	sb2 := newSandbox(t, backend)
+	sb2.setenv("TOLOKA_VAULT_PRODUCTION_URL="+tol.srv.URL, "TOLOKA_VAULT_SANDBOX_URL="+tol.srv.URL)
+	for _, c := range []struct {
+		stdin  string
+		want   int
+		marker string
+		args   []string
+	}{
+		{"", 0, "imported fromexp (", []string{"import", exported, "--identity", aliceID, "--label", "fromexp"}},
+		{"", 2, vault.ErrExists.Error(), []string{"import", exported, "--identity", aliceID, "--label", "fromexp"}},
+		{"", 2, vault.ErrDuplicate.Error(), []string{"import", exported, "--identity", aliceID}},
+		{"", 1, vault.ErrNoIdentity.Error(), []string{"import", exported, "--identity", malloryID}},
+		{"", 0, "removed fromexp (", []string{"rm", "fromexp", "--yes"}},
+		{piped, 0, "imported prod (", []string{"import", "--identity", aliceID}},
+		{"", 2, "imported 1 of 2 keys", []string{"import", exportedBoth, "-i", aliceID}},
+	} {
+		r = run(sb2.env, c.stdin, c.want, c.args...)
+		if !strings.Contains(r.stdout+r.stderr, c.marker) {
+			t.Errorf("want %q in the output: %s", c.marker, r)
+		}
+	}
+	if r = run(sb2.env, "", 0, "get", "prod"); r.stdout != canary+"\n" {
+		t.Errorf("get prod after import: want the canary on stdout: %s", r)
+	}
+	runs[len(runs)-1].stdout = "" // allowed there
+	if r = run(sb2.env, "", 0, "log", "--json"); !strings.Contains(r.stdout, `"import"`) {
+		t.Errorf("log of the second vault: want the imports: %s", r)
+	}
+	run(sb2.env, "", 0, "log")
 	run(nil, "", 0, "log")
 	run(nil, "", 0, "log", "--json")
 	run(nil, "", 0, "rm", "prod", "noans", "--yes")
@@ -235,10 +315,11 @@ func leakScan(t *testing.T, backend string) {
 	if f := leakFragment(cmdlines); f != "" {
 		t.Errorf("LEAK: %q in the command line of a process vault started", f)
 	}
-	// Files: the vault directory (keys.age included: it is encrypted),
-	// TMPDIR and HOME.
+	// Files of both vaults: the vault directory (keys.age included: it is
+	// encrypted), TMPDIR and HOME (the exports included).
 	files := 0
-	for _, root := range []string{sb.dir, sb.tmp, sb.home} {
+	scanned := map[string]bool{}
+	for _, root := range []string{sb.dir, sb.tmp, sb.home, sb2.dir, sb2.tmp, sb2.home} {
 		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return nil
@@ -249,14 +330,17 @@ func leakScan(t *testing.T, backend string) {
 				return nil
 			}
 			files++
+			scanned[path] = true
 			if f := leakFragment(string(data)); f != "" {
 				t.Errorf("LEAK: %q in %s", f, path)
 			}
 			return nil
 		})
 	}
-	if _, err := os.Stat(filepath.Join(sb.dir, vault.IndexFile)); err != nil {
-		t.Errorf("no index to scan: %v", err)
+	for _, path := range []string{filepath.Join(sb.dir, vault.IndexFile), filepath.Join(sb2.dir, vault.IndexFile), filepath.Join(sb2.dir, vault.LogFile), exported, exportedBoth} {
+		if !scanned[path] {
+			t.Errorf("%s was not scanned", path)
+		}
 	}
 	t.Logf("%d commands run, %d requests and %d files scanned, %d bytes of command lines", len(runs), len(tol.urls)/3, files, len(cmdlines))
 }
