@@ -155,7 +155,7 @@ func knownKeys(snap *vault.Snapshot) []scan.Known {
 	return out
 }
 
-// historyFiles are the shell and REPL history files of SPEC (those that
+// historyFiles are the shell and REPL history files --history adds (those that
 // exist are scanned).
 func historyFiles(e *env) []string {
 	var out []string
@@ -407,7 +407,7 @@ func interrupted(ctx context.Context, n, total int) error {
 	}
 }
 
-// scanRow is one element of `scan --json`: exactly the keys of SPEC.
+// scanRow is one element of `scan --json`: exactly the keys docs/json.md lists.
 type scanRow struct {
 	Path        string         `json:"path"`
 	Line        int            `json:"line"`

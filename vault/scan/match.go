@@ -29,7 +29,7 @@ var class = func() (t [256]uint8) {
 	return t
 }()
 
-// Limits of the shapes (SPEC: vault scan).
+// Limits of the shapes (docs/vault.md: vault scan).
 const (
 	apiMin, apiMax = 40, 4096
 	oauthMin       = 36

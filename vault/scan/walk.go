@@ -15,7 +15,7 @@ import (
 	"sync"
 )
 
-// Skip rules (SPEC: vault scan).
+// Skip rules (docs/vault.md: vault scan).
 const (
 	// MaxSize: larger files are skipped.
 	MaxSize = 16 << 20
