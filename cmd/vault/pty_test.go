@@ -134,6 +134,20 @@ func fileEnv(dir string) []string {
 	return []string{"TOLOKA_VAULT_BACKEND=file", "TOLOKA_VAULT_PASSPHRASE=pty-test-pass", "DBUS_SESSION_BUS_ADDRESS=unix:path=" + filepath.Join(dir, "nobus")}
 }
 
+// fileVaultWithMain is a file-backend vault holding ptyKey as main.
+func fileVaultWithMain(t *testing.T) (string, []string) {
+	t.Helper()
+	dir := t.TempDir()
+	env := fileEnv(dir)
+	add := exec.Command(os.Args[0], "add", "main", "--no-verify")
+	add.Env = append(os.Environ(), append(env, "VAULT_TEST_MAIN=1", "TOLOKA_VAULT_DIR="+dir)...)
+	add.Stdin = strings.NewReader(ptyKey + "\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("add: %v %s", err, out)
+	}
+	return dir, env
+}
+
 func TestHiddenPromptDoesNotEcho(t *testing.T) {
 	p := openPTY(t)
 	dir := t.TempDir()
@@ -184,14 +198,7 @@ func TestHiddenPromptCtrlC(t *testing.T) {
 }
 
 func TestRmAsksOnTerminal(t *testing.T) {
-	dir := t.TempDir()
-	env := fileEnv(dir)
-	add := exec.Command(os.Args[0], "add", "main", "--no-verify")
-	add.Env = append(os.Environ(), append(env, "VAULT_TEST_MAIN=1", "TOLOKA_VAULT_DIR="+dir)...)
-	add.Stdin = strings.NewReader(ptyKey + "\n")
-	if out, err := add.CombinedOutput(); err != nil {
-		t.Fatalf("add: %v %s", err, out)
-	}
+	dir, env := fileVaultWithMain(t)
 	for _, answer := range []string{"n", "y"} {
 		p := openPTY(t)
 		cmd := startOnPTY(t, p, dir, env, "rm", "main")

@@ -160,14 +160,7 @@ func TestRedactClosedStdout(t *testing.T) {
 // second one, though the kernel may merge two anyway), and the child reads
 // the terminal.
 func TestRedactOnTerminal(t *testing.T) {
-	dir := t.TempDir()
-	env := fileEnv(dir)
-	add := exec.Command(os.Args[0], "add", "main", "--no-verify")
-	add.Env = append(os.Environ(), append(env, "VAULT_TEST_MAIN=1", "TOLOKA_VAULT_DIR="+dir)...)
-	add.Stdin = strings.NewReader(ptyKey + "\n")
-	if out, err := add.CombinedOutput(); err != nil {
-		t.Fatalf("add: %v %s", err, out)
-	}
+	dir, env := fileVaultWithMain(t)
 	p := openPTY(t)
 	cmd := startOnPTY(t, p, dir, append(env, "TOLOKA_VAULT_REDACT=1"), "exec", "main", "--", "sh", "-c",
 		`n=0; trap 'n=$((n+1)); echo "INT $n"' INT; echo ready; while [ "$line" != go ]; do read line; done; echo "count $n $TOLOKA_API_KEY"`)
