@@ -34,7 +34,8 @@ func init() {
 	testFileWorkFactor = 10
 	faultHook = func(step string) {
 		if os.Getenv("VAULT_TEST_FAULT") == step {
-			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			self, _ := os.FindProcess(os.Getpid())
+			_ = self.Kill()
 			select {}
 		}
 		if name, ok := strings.CutPrefix(os.Getenv("VAULT_TEST_SIGNAL"), step+"="); ok {
@@ -42,7 +43,8 @@ func init() {
 			if name == "TERM" {
 				sig = syscall.SIGTERM
 			}
-			_ = syscall.Kill(os.Getpid(), sig)
+			self, _ := os.FindProcess(os.Getpid())
+			_ = self.Signal(sig)
 			time.Sleep(500 * time.Millisecond)
 		}
 	}
