@@ -125,7 +125,18 @@ func (f *File) Exists() bool {
 // Set implements Store. The first Set creates the file, encrypted with the
 // passphrase.
 func (f *File) Set(ctx context.Context, label string, s Secret) error {
+	return f.SetIf(ctx, label, s, nil)
+}
+
+// SetIf implements GuardedStore: replace (when not nil) sees the secret
+// already under label, if any, and may refuse to have it replaced.
+func (f *File) SetIf(ctx context.Context, label string, s Secret, replace func(old Secret) error) error {
 	return f.update(ctx, func(m map[string]string) (bool, error) {
+		if old, ok := m[label]; ok && replace != nil {
+			if err := replace(NewSecret(old)); err != nil {
+				return false, err
+			}
+		}
 		m[label] = s.Reveal()
 		return true, nil
 	})

@@ -48,6 +48,17 @@ type ItemStore interface {
 	AddItem(ctx context.Context, label string, secret Secret) error
 }
 
+// GuardedStore is a Store that can look at the secret it would replace and
+// refuse, under the same lock as the write: a file, where nothing else
+// tells vault's own secrets from leftovers.
+type GuardedStore interface {
+	Store
+	// SetIf stores secret under label unless a secret is already there
+	// and replace, given it, returns an error: then nothing is written and
+	// that error is returned.
+	SetIf(ctx context.Context, label string, secret Secret, replace func(old Secret) error) error
+}
+
 var (
 	// ErrNotFound means the backend holds no secret under that label.
 	ErrNotFound = errors.New("secret not found")

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -132,7 +134,7 @@ func (v *Vault) Doctor(ctx context.Context, opts DoctorOptions) (*Report, error)
 	}
 	if ok {
 		backends := v.checkBackends(ctx, r, idx, opts.AddBackend)
-		v.checkEntries(ctx, r, idx, backends)
+		v.checkEntries(ctx, r, idx, backends, opts.Scheme)
 		v.checkForeign(ctx, r, idx, backends[BackendOS], opts.Scheme)
 		v.checkDefault(r, idx)
 	}
@@ -213,7 +215,7 @@ var errChanged = errors.New("changed since it was checked; run `vault doctor` ag
 
 // ---- entries
 
-func (v *Vault) checkEntries(ctx context.Context, r *Report, idx *indexState, backends map[string]*backendState) {
+func (v *Vault) checkEntries(ctx context.Context, r *Report, idx *indexState, backends map[string]*backendState, scheme func(string) string) {
 	named := map[string]bool{}
 	for _, e := range idx.entries {
 		named[e.Label] = true
@@ -242,15 +244,41 @@ func (v *Vault) checkEntries(ctx context.Context, r *Report, idx *indexState, ba
 	}
 	// Secrets no entry names: only the file backend can list its labels.
 	for name, bs := range backends {
-		for l := range bs.labels {
+		for _, l := range slices.Sorted(maps.Keys(bs.labels)) {
 			if !named[l] {
-				r.add(&Finding{Kind: KindOrphan, Label: l, Warning: true,
-					Problem: fmt.Sprintf("the %s backend holds a secret no entry names", name),
-					Detail:  "perhaps the leftover of an interrupted rename; doctor never deletes a secret",
-					Hint:    "if you do not need it, leave it: it is encrypted and harmless"})
+				v.checkFileOrphan(ctx, r, idx, name, bs, l, scheme)
 			}
 		}
 	}
+}
+
+// checkFileOrphan reports a secret in a file backend under a label no entry
+// names. A key no entry holds is adopted by --fix, as an orphan item in the
+// keychain is; a copy of an entry's key (left by an interrupted rename) is
+// harmless, and the next add or rename to that label replaces it.
+func (v *Vault) checkFileOrphan(ctx context.Context, r *Report, idx *indexState, name string, bs *backendState, label string, scheme func(string) string) {
+	f := r.add(&Finding{Kind: KindOrphan, Label: label, Warning: true,
+		Problem: fmt.Sprintf("the %s backend holds a secret no entry names", name)})
+	sec, err := bs.store.Get(ctx, label)
+	if err != nil {
+		f.Detail = fmt.Sprintf("cannot read it: %v; doctor never deletes a secret", err)
+		return
+	}
+	shown, fp := shownSecret(sec), Fingerprint(sec)
+	for _, e := range idx.entries {
+		if e.Fingerprint == fp || e.Pending != nil && e.Pending.Next != nil && e.Pending.Next.Fingerprint == fp {
+			f.Detail = fmt.Sprintf("%s, a copy of the key of %s, perhaps left by an interrupted rename; doctor never deletes a secret", shown, e.Label)
+			f.Hint = fmt.Sprintf("leave it: it is encrypted and harmless, and adding or renaming a key to %s replaces it", label)
+			return
+		}
+	}
+	f.Detail = shown + "; doctor never deletes a secret"
+	if shown == "not a Toloka key" || CheckLabel(label) != nil || scheme == nil {
+		f.Hint = "if you do not need it, leave it: it is encrypted and harmless"
+		return
+	}
+	f.Hint = fmt.Sprintf("`vault doctor --fix` adopts it; until then vault will not store another key under %s", label)
+	v.adoptable(f, label, sec, name, scheme)
 }
 
 // sortFindings keeps the index, permission and backend checks first and

@@ -572,3 +572,81 @@ func TestDoctorRecordsKeyLength(t *testing.T) {
 		t.Errorf("after --fix: %s", dumpReport(r))
 	}
 }
+
+// TestFileOrphan: a key in keys.age that no entry holds (its record was
+// dropped, or index.db replaced) is never overwritten by add or rename,
+// and doctor --fix adopts it; a copy of an entry's key under a free label
+// (an interrupted rename's leftover) is left alone by doctor and may be
+// replaced.
+func TestFileOrphan(t *testing.T) {
+	fx := newDoctorFixture(t)
+	ctx := context.Background()
+	fx.addTo(t, "f1", docKeyMain, BackendFile)
+	fx.addTo(t, "f2", docKeyOther, BackendFile)
+	for label, key := range map[string]string{"lost": docKeyCI, "copy": docKeyMain} {
+		if err := fx.file.Set(ctx, label, keyring.NewSecret(key)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored := func(label string) string {
+		t.Helper()
+		s, err := fx.file.Get(ctx, label)
+		if err != nil {
+			t.Fatalf("%s: %v", label, err)
+		}
+		return s.Reveal()
+	}
+	const newKey = "AddNwaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.ccc"
+	_, err := fx.v.Add(ctx, "lost", NewKey{Secret: keyring.NewSecret(newKey), Scheme: "apikey", Env: Production, Backend: BackendFile})
+	if !errors.Is(err, ErrOrphan) || !strings.Contains(err.Error(), "CIkey***") || strings.Contains(err.Error(), docKeyCI) {
+		t.Fatalf("add onto the orphan: %v", err)
+	}
+	if err := fx.v.Rename(ctx, "f2", "lost"); !errors.Is(err, ErrOrphan) {
+		t.Fatalf("rename onto the orphan: %v", err)
+	}
+	if stored("lost") != docKeyCI || stored("f2") != docKeyOther {
+		t.Fatal("a refused add or rename changed keys.age")
+	}
+	if s, _ := fx.v.List(); len(s.Entries) != 2 || len(s.Pending) != 0 {
+		t.Fatalf("a refused add or rename left entries: %+v", s)
+	}
+
+	r, err := fx.v.Doctor(ctx, DoctorOptions{Scheme: func(string) string { return "apikey" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost, copied := mustFindCheck(t, r, KindOrphan, "lost"), mustFindCheck(t, r, KindOrphan, "copy")
+	if !lost.Fixable || !strings.Contains(lost.Fix, "adopting lost (CIkey***) from the file backend") {
+		t.Errorf("orphan lost: %+v", lost)
+	}
+	if copied.Fixable || !strings.Contains(copied.Detail, "a copy of the key of f1") {
+		t.Errorf("orphan copy: %+v", copied)
+	}
+	r.Fix(ctx, nil, nil)
+	if lost.FixErr != nil {
+		t.Fatal(lost.FixErr)
+	}
+	if e, err := fx.v.Secret(ctx, mustList(t, fx.v), "lost"); err != nil || e.Reveal() != docKeyCI {
+		t.Fatalf("adopted lost: %v", err)
+	}
+	if e := mustList(t, fx.v).Find("lost"); e == nil || e.Status != Unverified || e.Backend != BackendFile {
+		t.Fatalf("adopted entry: %+v", e)
+	}
+
+	// The copy of f1's key is replaced by an add, without a word.
+	if _, err := fx.v.Add(ctx, "copy", NewKey{Secret: keyring.NewSecret(newKey), Scheme: "apikey", Env: Production, Backend: BackendFile}); err != nil {
+		t.Fatalf("add onto a copy: %v", err)
+	}
+	if stored("copy") != newKey || stored("f1") != docKeyMain {
+		t.Fatal("add onto a copy")
+	}
+}
+
+func mustList(t *testing.T, v *Vault) *Snapshot {
+	t.Helper()
+	s, err := v.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

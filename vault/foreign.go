@@ -20,6 +20,11 @@ import (
 // not vault's: vault will not replace it.
 var ErrForeignItem = errors.New("the keychain holds another program's item under this label")
 
+// ErrOrphan means the file backend holds, under the label, a key no entry
+// owns (after a damaged index record was dropped, or index.db was replaced):
+// vault will not overwrite it; `vault doctor --fix` adopts it.
+var ErrOrphan = errors.New("the file backend holds a key no entry owns under this label")
+
 // itemSecrets returns the items under label ("" for every label) and their
 // secrets, or errors.ErrUnsupported when st keeps one secret per label.
 func itemSecrets(ctx context.Context, st keyring.Store, label string) (keyring.ItemStore, []keyring.Item, []keyring.Secret, error) {
@@ -85,11 +90,27 @@ func deleteOwn(ctx context.Context, st keyring.Store, label, fp string) error {
 // setOwn stores sec under label in place of the item whose fingerprint is
 // oldFP ("" when vault holds nothing there yet). Another program's item is
 // never replaced: with oldFP "" it is refused (ErrForeignItem), otherwise
-// the new item goes beside it and vault's old one is deleted.
-func setOwn(ctx context.Context, st keyring.Store, label string, sec keyring.Secret, oldFP string) error {
+// the new item goes beside it and vault's old one is deleted. In a file,
+// a key no entry holds is never overwritten (ErrOrphan); a copy of an
+// entry's key (left by an interrupted rename) may be.
+func (v *Vault) setOwn(ctx context.Context, st keyring.Store, label string, sec keyring.Secret, oldFP string) error {
 	is, items, secs, err := itemSecrets(ctx, st, label)
 	if errors.Is(err, errors.ErrUnsupported) {
-		return st.Set(ctx, label, sec)
+		gs, ok := st.(keyring.GuardedStore)
+		if !ok {
+			return st.Set(ctx, label, sec)
+		}
+		held, err := v.heldKeys()
+		if err != nil {
+			return err
+		}
+		newFP := Fingerprint(sec)
+		return gs.SetIf(ctx, label, sec, func(old keyring.Secret) error {
+			if fp := Fingerprint(old); fp == newFP || fp == oldFP || held[fp] {
+				return nil
+			}
+			return fmt.Errorf("%w: %q holds %s; `vault doctor --fix` adopts it, or choose another label", ErrOrphan, label, shownSecret(old))
+		})
 	}
 	if err != nil {
 		return err
@@ -124,6 +145,32 @@ func setOwn(ctx context.Context, st keyring.Store, label string, sec keyring.Sec
 	return nil
 }
 
+// shownSecret is how a secret found in a backend is named: its prefix when
+// it is a Toloka key, nothing of it otherwise.
+func shownSecret(sec keyring.Secret) string {
+	if k, err := NormalizeKey(sec.Reveal()); err == nil && k.Reveal() == sec.Reveal() {
+		return Prefix(sec) + "***"
+	}
+	return "not a Toloka key"
+}
+
+// heldKeys returns the fingerprints of the keys the index holds: each
+// entry's, and the one a rotate in progress leaves behind.
+func (v *Vault) heldKeys() (map[string]bool, error) {
+	held := map[string]bool{}
+	err := v.view(func(t *tx) error {
+		all, _ := t.all()
+		for _, e := range all {
+			held[e.Fingerprint] = true
+			if e.Pending != nil && e.Pending.Next != nil {
+				held[e.Pending.Next.Fingerprint] = true
+			}
+		}
+		return nil
+	})
+	return held, err
+}
+
 // checkForeign reports the items under the vault's service that are not an
 // entry's own: orphans, under a label no entry has, and second items beside
 // an entry's. An orphan that holds a valid key under a free, valid label is
@@ -154,10 +201,7 @@ func (v *Vault) checkForeign(ctx context.Context, r *Report, idx *indexState, bs
 	}
 	for i, it := range items {
 		sec, fp := secs[i], Fingerprint(secs[i])
-		shown := "not a Toloka key"
-		if k, err := NormalizeKey(sec.Reveal()); err == nil && k.Reveal() == sec.Reveal() {
-			shown = Prefix(sec) + "***"
-		}
+		shown := shownSecret(sec)
 		e := idx.find(it.Label)
 		if e != nil && (e.Fingerprint == fp || e.Pending != nil && e.Pending.Next != nil && e.Pending.Next.Fingerprint == fp) {
 			continue // the entry's own
@@ -175,33 +219,40 @@ func (v *Vault) checkForeign(ctx context.Context, r *Report, idx *indexState, bs
 		if shown == "not a Toloka key" || count[it.Label] != 1 || CheckLabel(it.Label) != nil || scheme == nil {
 			continue
 		}
-		label, key := it.Label, sec
-		f.Fixable = true
-		f.Fix = fmt.Sprintf("adopting %s (%s) from the os backend as unverified", label, shown)
-		f.repair = func(ctx context.Context) error {
-			e := v.newEntry(label, NewKey{Secret: key, Scheme: scheme(key.Reveal()), Env: Production, Backend: BackendOS}, v.now())
-			return v.update(func(t *tx) error {
-				all, damaged := t.all()
-				if slices.Contains(damaged, label) {
-					return errDamagedEntry(label)
+		v.adoptable(f, it.Label, sec, BackendOS, scheme)
+	}
+}
+
+// adoptable makes f the adoption of the orphan key sec under label, in
+// backend, as an unverified entry: --fix adds the entry, unless the label
+// has been taken, the key is held under another label or the vault is
+// full by then.
+func (v *Vault) adoptable(f *Finding, label string, key keyring.Secret, backend string, scheme func(string) string) {
+	f.Fixable = true
+	f.Fix = fmt.Sprintf("adopting %s (%s) from the %s backend as unverified", label, shownSecret(key), backend)
+	f.repair = func(ctx context.Context) error {
+		e := v.newEntry(label, NewKey{Secret: key, Scheme: scheme(key.Reveal()), Env: Production, Backend: backend}, v.now())
+		return v.update(func(t *tx) error {
+			all, damaged := t.all()
+			if slices.Contains(damaged, label) {
+				return errDamagedEntry(label)
+			}
+			n := len(damaged)
+			for _, o := range all {
+				if o.Label == label {
+					return fmt.Errorf("%w: %q; nothing adopted", ErrExists, label)
 				}
-				n := len(damaged)
-				for _, o := range all {
-					if o.Label == label {
-						return fmt.Errorf("%w: %q; nothing adopted", ErrExists, label)
-					}
-					if !o.moved() {
-						n++
-					}
+				if !o.moved() {
+					n++
 				}
-				if l := holderOf(all, e.Fingerprint); l != "" {
-					return fmt.Errorf("%s: %w; nothing adopted", label, errDuplicate(l))
-				}
-				if n >= MaxLabels {
-					return fmt.Errorf("%s: %w; nothing adopted", label, errFull())
-				}
-				return t.put(e)
-			})
-		}
+			}
+			if l := holderOf(all, e.Fingerprint); l != "" {
+				return fmt.Errorf("%s: %w; nothing adopted", label, errDuplicate(l))
+			}
+			if n >= MaxLabels {
+				return fmt.Errorf("%s: %w; nothing adopted", label, errFull())
+			}
+			return t.put(e)
+		})
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"slices"
 	"time"
 
@@ -195,6 +197,11 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 		if count >= MaxLabels {
 			return errFull()
 		}
+		if k.Backend == BackendFile {
+			if err := v.fileThere(others, label); err != nil {
+				return err
+			}
+		}
 		return t.put(&reserved)
 	})
 	if err != nil {
@@ -203,7 +210,7 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 	v.fault("add:reserved")
 	st, err := v.store(k.Backend, service)
 	if err == nil {
-		err = setOwn(ctx, st, label, k.Secret, "")
+		err = v.setOwn(ctx, st, label, k.Secret, "")
 	}
 	if err != nil {
 		v.putBack(&reserved, nil)
@@ -347,7 +354,7 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 		err = fmt.Errorf("%q: %w", from, ErrMismatch)
 	}
 	if err == nil {
-		err = setOwn(ctx, st, to, sec, "")
+		err = v.setOwn(ctx, st, to, sec, "")
 	}
 	if err != nil {
 		v.putBack(reserved, nil)
@@ -419,6 +426,38 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 	})
 }
 
+// ErrFileMissing means keys.age does not exist while entries keep their
+// keys in it.
+var ErrFileMissing = errors.New(keyring.FileName + " does not exist")
+
+// CheckFileBackend tells, from s, whether a key may be stored in the file
+// backend under label now, so that a command can refuse before a person
+// types a passphrase or pastes a key. Add and Rotate check again under the
+// index lock.
+func (v *Vault) CheckFileBackend(s *Snapshot, label string) error {
+	return v.fileThere(slices.Concat(s.Entries, s.Pending), label)
+}
+
+// fileThere refuses to start a new keys.age while entries other than
+// label's keep their keys in a missing one: restoring that file from a
+// backup would then lose the key the new one holds.
+func (v *Vault) fileThere(entries []*Entry, label string) error {
+	n := 0
+	for _, e := range entries {
+		if e.Backend == BackendFile && e.Label != label && !e.moved() && !e.reservation() {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	if _, err := os.Lstat(keyring.FilePath(v.Dir)); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return fmt.Errorf("%w, but %d %s keep their keys in it; nothing was stored: restore it from a backup first (`vault doctor` lists them), or remove those entries",
+		ErrFileMissing, n, plural(n, "entry", "entries"))
+}
+
 // Rotate replaces the key of an existing entry, keeping its label, backend
 // and default. The entry is marked with the new fingerprint first, so that
 // a crash after the secret is replaced can be completed by Doctor.
@@ -433,6 +472,11 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 			return err
 		}
 		all, _ := t.all()
+		if old.Backend == BackendFile {
+			if err := v.fileThere(all, label); err != nil {
+				return err
+			}
+		}
 		switch l := holderOf(all, fp); l {
 		case "":
 		case label:
@@ -457,7 +501,7 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 	v.fault("rotate:marked")
 	st, err := v.store(old.Backend, service)
 	if err == nil {
-		err = setOwn(ctx, st, label, k.Secret, old.Fingerprint)
+		err = v.setOwn(ctx, st, label, k.Secret, old.Fingerprint)
 	}
 	if err != nil {
 		v.putBack(marked, old)

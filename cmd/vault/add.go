@@ -122,7 +122,7 @@ func addKey(c *cli.Context, cfg *config, v *vault.Vault, snap *vault.Snapshot, t
 	ent, err := v.Add(ctx, label, k)
 	if err != nil && cfg.backend == vault.BackendOS && unreachable(err) {
 		// Lost since the probe: the key is in hand, so offer the file.
-		if err = chooseFileBackend(c, cfg, err); err == nil {
+		if err = chooseFileBackend(c, cfg, snap, err); err == nil {
 			k.Backend = vault.BackendFile
 			ent, err = v.Add(ctx, label, k)
 		}
@@ -179,11 +179,14 @@ func unreachable(err error) bool {
 // backend unlocked.
 func readyBackend(c *cli.Context, cfg *config, snap *vault.Snapshot) error {
 	if cfg.backend != vault.BackendOS {
+		if err := cfg.vault().CheckFileBackend(snap, ""); err != nil {
+			return err
+		}
 		return cfg.unlockFile(cmdContext(c))
 	}
 	err := probeOS(cmdContext(c), cfg, snap.Service)
 	if unreachable(err) {
-		return chooseFileBackend(c, cfg, err)
+		return chooseFileBackend(c, cfg, snap, err)
 	}
 	return err
 }
@@ -209,10 +212,13 @@ func probeOS(ctx context.Context, cfg *config, service string) error {
 
 // chooseFileBackend asks, on a terminal only, whether to store the key in
 // the file backend instead, and unlocks it; the move is never silent.
-func chooseFileBackend(c *cli.Context, cfg *config, cause error) error {
+func chooseFileBackend(c *cli.Context, cfg *config, snap *vault.Snapshot, cause error) error {
 	e := cfg.e
 	if !e.interactive() {
 		return withHint(cause, "no keychain here: store the key in an encrypted file with `--backend file` (or TOLOKA_VAULT_BACKEND=file)")
+	}
+	if err := cfg.vault().CheckFileBackend(snap, ""); err != nil {
+		return withHint(cause, fmt.Sprintf("nothing was stored; the file backend cannot take it either: %v", err))
 	}
 	fmt.Fprintf(e.stderr, "The OS keychain cannot be reached: %v\n", cause)
 	ok, err := confirm(e, "Store the key in the passphrase-protected file backend instead?")

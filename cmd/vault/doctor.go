@@ -26,9 +26,10 @@ func doctorCommand() *cli.Command {
 			"--fix repairs what is safe, saying what it does first: modes, interrupted\n" +
 			"writes (finished when the key got stored, undone otherwise), entries\n" +
 			"whose secret is gone from its backend and index entries that cannot be\n" +
-			"read (dropped; a secret stays in its backend), and keychain items under\n" +
-			"the vault's service that no entry names and that hold a key (adopted as\n" +
-			"unverified, within the 50-key limit). Another program's item beside a key\n" +
+			"read (dropped; a secret stays in its backend), and keys that no entry\n" +
+			"names, as keychain items under the vault's service or in keys.age\n" +
+			"(adopted as unverified, within the 50-key limit; a copy of an entry's own\n" +
+			"key is left alone). Another program's item beside a key\n" +
 			"of vault's is reported and left alone. It never deletes a secret,\n" +
 			"never touches a damaged index, and never replaces an entry whose secret\n" +
 			"differs from the index (that may be your newer key: see the hint).\n\n" +

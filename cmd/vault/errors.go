@@ -66,7 +66,7 @@ func exitCode(err error) int {
 	case errors.Is(err, vault.ErrInvalidLabel), errors.Is(err, vault.ErrInvalidKey),
 		errors.Is(err, vault.ErrNotFound), errors.Is(err, vault.ErrExists),
 		errors.Is(err, vault.ErrFull), errors.Is(err, vault.ErrDuplicate),
-		errors.Is(err, vault.ErrNoLabel), errors.Is(err, vault.ErrSame), errors.Is(err, vault.ErrForeignItem),
+		errors.Is(err, vault.ErrNoLabel), errors.Is(err, vault.ErrSame), errors.Is(err, vault.ErrForeignItem), errors.Is(err, vault.ErrOrphan),
 		errors.Is(err, keyring.ErrNoPassphrase), errors.Is(err, verify.ErrBaseURL):
 		return exitUsage
 	}

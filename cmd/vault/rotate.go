@@ -52,6 +52,11 @@ func runRotate(c *cli.Context) error {
 			return err
 		}
 	}
+	if old.Backend == vault.BackendFile {
+		if err := v.CheckFileBackend(snap, label); err != nil {
+			return err
+		}
+	}
 	if err := cfg.needPassphrase(cmdContext(c), []*vault.Entry{old}); err != nil {
 		return err
 	}
