@@ -127,6 +127,9 @@ func newApp(e *env) *cli.App {
 	}
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = onUsageError
+		// urfave/cli would otherwise give each command a subcommand "help"
+		// (alias "h"), which would take a label or path of that name.
+		cmd.HideHelpCommand = true
 	}
 	return app
 }

@@ -201,8 +201,9 @@ func needsValue(typed string, f cli.Flag) error {
 
 // permute moves flags in front of positional arguments, and the global
 // flags in front of the command, so that urfave/cli, which stops at the
-// first positional argument, sees them all. Commands that parse their own
-// arguments (exec) are left as typed.
+// first positional argument, sees them all; a "--" keeps its meaning (the
+// words after it are positional, whatever they look like). Commands that
+// parse their own arguments (exec) are left as typed.
 func permute(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
@@ -212,7 +213,9 @@ func permute(app *cli.App, args []string) []string {
 		return args
 	}
 	out := []string{args[0]}
-	for _, kinds := range [][]wordKind{{kGlobal}, {kCommand}, {kFlag}, {kArg, kSep}} {
+	// A "--" goes in front of every positional argument: urfave/cli
+	// would take one typed after the first as an argument.
+	for _, kinds := range [][]wordKind{{kGlobal}, {kCommand}, {kFlag}, {kSep}, {kArg}} {
 		for _, w := range l.words {
 			k := w.kind
 			if k == kValue {
