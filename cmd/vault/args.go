@@ -62,8 +62,11 @@ var valueChoices = map[string][]string{
 // labelArgs says which positional arguments of a command are labels.
 var labelArgs = map[string]string{
 	"get": "first", "exec": "first", "rename": "first", "default": "first", "rotate": "first",
-	"rm": "many", "verify": "many", "export": "many",
+	"rm": "many", "verify": "many", "export": "many", "log": "first",
 }
+
+// fileArgs are the commands whose positional arguments are files.
+var fileArgs = map[string]bool{"import": true, "scan": true}
 
 // anywhere reports whether a global flag may also stand after the command.
 func anywhere(name string) bool { return name == "dir" || name == "backend" }

@@ -17,9 +17,10 @@ func completionCommand() *cli.Command {
 		Name:      "completion",
 		Usage:     "print a shell completion script (bash, zsh or fish)",
 		UsageText: "vault completion bash|zsh|fish",
-		Description: "Prints a script that completes commands, flags and labels. The script asks\n" +
-			"vault itself (the hidden command `vault __complete`); labels come from the\n" +
-			"index only: pressing Tab never reads the keychain and never uses the network.\n\n" +
+		Description: "Prints a script that completes commands, flags, flag values, labels and\n" +
+			"file names. The script asks vault itself (the hidden command\n" +
+			"`vault __complete`); labels come from the index only: pressing Tab never\n" +
+			"reads the keychain and never uses the network.\n\n" +
 			"Examples:\n" +
 			"  source <(vault completion bash)                      # in ~/.bashrc\n" +
 			"  vault completion zsh > \"${fpath[1]}/_vault\"          # then restart zsh\n" +
@@ -79,6 +80,9 @@ func complete(c *cli.Context, typed []string) ([]string, string) {
 	}
 	if !l.named {
 		if strings.HasPrefix(cur, "-") {
+			if name, hasValue := flagName(cur); hasValue {
+				return valueAfterEquals(findFlag(c.App.Flags, name), cur, split)
+			}
 			return match(cur, flagWords(c.App.Flags)), ":"
 		}
 		var names []string
@@ -105,19 +109,18 @@ func complete(c *cli.Context, typed []string) ([]string, string) {
 	}
 	if strings.HasPrefix(cur, "-") && !sep {
 		if name, hasValue := flagName(cur); hasValue {
-			prefix, _, _ := strings.Cut(cur, "=")
-			if !split {
-				prefix += "="
-			} else {
-				prefix = ""
-			}
 			f := findFlag(l.cmd.Flags, name)
 			if f == nil && anywhere(name) {
 				f = findFlag(c.App.Flags, name)
 			}
-			return flagValues(f, prefix, cur[strings.IndexByte(cur, '=')+1:])
+			return valueAfterEquals(f, cur, split)
 		}
-		flags := append(l.cmd.Flags[:len(l.cmd.Flags):len(l.cmd.Flags)], cli.HelpFlag, findFlag(c.App.Flags, "dir"))
+		flags := append(l.cmd.Flags[:len(l.cmd.Flags):len(l.cmd.Flags)], cli.HelpFlag)
+		for _, g := range c.App.Flags {
+			if anywhere(g.Names()[0]) && findFlag(l.cmd.Flags, g.Names()[0]) == nil {
+				flags = append(flags, g)
+			}
+		}
 		return match(cur, flagWords(flags)), ":"
 	}
 	if l.cmd.Name == "completion" && nargs == 0 {
@@ -132,7 +135,22 @@ func complete(c *cli.Context, typed []string) ([]string, string) {
 		}
 		return match(cur, fresh), ":"
 	}
+	if fileArgs[l.cmd.Name] {
+		return nil, ":files"
+	}
 	return nil, ":"
+}
+
+// valueAfterEquals completes the value in "--flag=VALUE" for f: the
+// candidates keep "--flag=" in front unless bash split the word at "=".
+func valueAfterEquals(f cli.Flag, cur string, split bool) ([]string, string) {
+	prefix, value, _ := strings.Cut(cur, "=")
+	if split {
+		prefix = ""
+	} else {
+		prefix += "="
+	}
+	return flagValues(f, prefix, value)
 }
 
 // joinEquals undoes bash's split of "--env=sandbox" into "--env", "=",
@@ -155,8 +173,9 @@ func joinEquals(typed []string) (words []string, orig []int, split bool) {
 	return words, orig, split
 }
 
-// flagValues completes the value of f: directories for --dir, the choices
-// of a flag that takes one of a few, nothing for the others.
+// flagValues completes the value of f: directories for --dir, files for a
+// flag that takes a file, the choices of a flag that takes one of a few,
+// nothing for the others.
 func flagValues(f cli.Flag, prefix, cur string) ([]string, string) {
 	if f == nil {
 		return nil, ":"
@@ -164,11 +183,25 @@ func flagValues(f cli.Flag, prefix, cur string) ([]string, string) {
 	if f.Names()[0] == "dir" {
 		return nil, ":dirs"
 	}
+	if takesFile(f) {
+		return nil, ":files"
+	}
 	var out []string
 	for _, v := range valueChoices[f.Names()[0]] {
 		out = append(out, prefix+v)
 	}
 	return match(prefix+cur, out), ":"
+}
+
+// takesFile reports whether f's value is a file name.
+func takesFile(f cli.Flag) bool {
+	switch f := f.(type) {
+	case *cli.StringFlag:
+		return f.TakesFile
+	case *cli.GenericFlag:
+		return f.TakesFile
+	}
+	return false
 }
 
 // flagWords lists the visible flags' names with dashes and descriptions.
@@ -218,18 +251,19 @@ func match(cur string, cands []string) []string {
 // labels reads the labels from the index of the vault the line names,
 // never from a keychain; nothing on any error.
 func labels(c *cli.Context, l *cmdLine) []string {
-	dir := ""
+	dir, tilde := "", false
 	for _, w := range l.words {
 		if w.flag == nil || w.flag.Names()[0] != "dir" {
 			continue
 		}
 		if w.kind == kValue {
-			dir = w.text
+			dir, tilde = w.text, true
 		} else if _, v, ok := strings.Cut(w.text, "="); ok {
-			dir = v
+			dir, tilde = v, false
 		}
 	}
-	if home, err := os.UserHomeDir(); err == nil && strings.HasPrefix(dir, "~/") {
+	// The shell expands a leading ~ in a word of its own, not after "=".
+	if home, err := os.UserHomeDir(); err == nil && strings.HasPrefix(dir, "~/") && tilde {
 		dir = filepath.Join(home, dir[2:])
 	}
 	cfg, err := newConfig(getEnv(c), cmdContext(c), dir, "")

@@ -77,11 +77,20 @@ func TestCompletionShells(t *testing.T) {
 	runVault(t, env, testKeyMain+"\n", "add", "main", "--no-verify")
 	runVault(t, env, testKeySandbox+"\n", "add", "sandbox-1", "--no-verify", "--env", "sandbox")
 
+	// A file and a directory whose names hold a space: one candidate each.
+	spaced := filepath.Join(dir, "uniq file.age")
+	if err := os.WriteFile(spaced, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "only one"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		line string // the command line, completed at its end
 		want []string
 		not  []string
 		zsh  []string // what zsh's stubs print instead, when it differs
+		fish []string // what fish prints instead, when it differs
 	}{
 		{line: "vault ge", want: []string{"get"}, not: []string{"exec"}},
 		{line: "vault ", want: []string{"add", "list", "get", "exec", "completion"}, not: []string{"__complete", "help"}},
@@ -103,6 +112,15 @@ func TestCompletionShells(t *testing.T) {
 		{line: "vault exec --env-var X ", want: []string{"main", "sandbox-1"}},
 		{line: "vault exec main -- ", not: []string{"main", "sandbox-1"}, zsh: []string{"_normal  1"}},
 		{line: "vault exec main -- bas", want: []string{"bash"}, zsh: []string{"_normal bas 1"}},
+		{line: "vault log ", want: []string{"main", "sandbox-1"}},
+		{line: "vault list --", want: []string{"--json", "--dir", "--backend"}},
+		{line: "vault --backend=", want: []string{"--backend=os", "--backend=file"}, zsh: []string{"--backend=os", "--backend=file"}},
+		{line: "vault import " + dir + "/uniq", want: []string{spaced}, zsh: []string{"_files "}},
+		{line: "vault scan " + dir + "/uniq", want: []string{spaced}, zsh: []string{"_files "}},
+		{line: "vault export main --output " + dir + "/uniq", want: []string{spaced}, zsh: []string{"_files "}},
+		{line: "vault import --identity " + dir + "/uniq", want: []string{spaced}, zsh: []string{"_files "}},
+		{line: "vault list --dir " + dir + "/only", want: []string{filepath.Join(dir, "only one")}, not: []string{filepath.Join(dir, "only")}, zsh: []string{"_files -/"},
+			fish: []string{filepath.Join(dir, "only one") + "/"}},
 	}
 	for _, shell := range []string{"bash", "zsh", "fish"} {
 		t.Run(shell, func(t *testing.T) {
@@ -113,6 +131,9 @@ func TestCompletionShells(t *testing.T) {
 				want, not := tt.want, tt.not
 				if shell == "zsh" && tt.zsh != nil {
 					want, not = tt.zsh, nil
+				}
+				if shell == "fish" && tt.fish != nil {
+					want = tt.fish
 				}
 				have := map[string]bool{}
 				for _, w := range got {

@@ -10,13 +10,14 @@ _vault() {
     [[ $cur == = ]] && cur=
     COMPREPLY=()
     case $directive in
-    :files) COMPREPLY=($(compgen -f -- "$cur")) ;;
-    :dirs) COMPREPLY=($(compgen -d -- "$cur")) ;;
+    :files) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
+    :dirs) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -d -- "$cur") ;;
     ":exec "*)
+        compopt -o filenames 2>/dev/null
         if ((COMP_CWORD == ${directive#:exec } + 1)); then
-            COMPREPLY=($(compgen -c -- "$cur"))
+            mapfile -t COMPREPLY < <(compgen -c -- "$cur")
         else
-            COMPREPLY=($(compgen -f -- "$cur"))
+            mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         fi
         ;;
     *)
