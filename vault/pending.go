@@ -118,8 +118,8 @@ func (v *Vault) takeover(ctx context.Context, label string) (*Pending, error) {
 	case OpMoved:
 		return e.Pending, nil // the key is under the rename's new label
 	case OpRename:
-		if from != nil && from.Fingerprint == e.Fingerprint {
-			return e.Pending, nil // the key is still under the old label
+		if from != nil {
+			return e.Pending, nil // the old label is still there: the rename never happened
 		}
 	}
 	busy := fmt.Errorf("%w: %q: %s of it was interrupted", ErrBusyEntry, label, opName(e.Pending.Op))

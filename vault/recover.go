@@ -76,10 +76,10 @@ func (v *Vault) checkPending(ctx context.Context, r *Report, idx *indexState, e 
 		f.Fixable = true
 		switch {
 		case old != nil:
-			f.Problem = fmt.Sprintf("an interrupted rename of %s to %s left a reservation; %s is unchanged", p.From, label, p.From)
+			f.Problem = fmt.Sprintf("an interrupted rename of %s to %s left a reservation; %s is still there", p.From, label, p.From)
 			f.Fix = fmt.Sprintf("dropping the reservation of %s left by an interrupted rename of %s", label, p.From)
 			if found && fp == e.Fingerprint {
-				f.Detail += fmt.Sprintf("; a copy of the key of %s was left under %s in the %s backend: harmless, and not deleted", p.From, label, e.Backend)
+				f.Detail += fmt.Sprintf("; a copy of the key (%s***) was left under %s in the %s backend, and is not deleted", e.Prefix, label, e.Backend)
 			}
 			f.repair = replace(nil)
 		case found && fp == e.Fingerprint:

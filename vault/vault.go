@@ -250,6 +250,7 @@ func (v *Vault) target(t *tx, label string, abandoned bool) (*Entry, error) {
 // starting on the entry meanwhile. Removing the default unsets it.
 func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
 	var e *Entry
+	var strays []*Entry
 	var service string
 	marked := Entry{}
 	err := v.update(func(t *tx) error {
@@ -258,6 +259,8 @@ func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
 		if e, err = v.target(t, label, true); err != nil {
 			return err
 		}
+		all, _ := t.all()
+		strays = v.strayRenames(all, label, e.Fingerprint)
 		marked = *e
 		marked.Pending = v.pending(OpRemove)
 		return t.put(&marked)
@@ -266,6 +269,10 @@ func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
 		return nil, err
 	}
 	v.fault("rm:marked")
+	// The copies first: until the key itself is gone, an interruption
+	// leaves the rename visibly undone rather than the key under the
+	// rename's label.
+	v.dropStrayRenames(ctx, service, strays)
 	st, err := v.store(e.Backend, service)
 	if err == nil {
 		err = deleteOwn(ctx, st, label, e.Fingerprint)
@@ -463,6 +470,7 @@ func (v *Vault) fileThere(entries []*Entry, label string) error {
 // a crash after the secret is replaced can be completed by Doctor.
 func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, error) {
 	var old, next, marked *Entry
+	var strays []*Entry
 	var service string
 	fp := Fingerprint(k.Secret)
 	err := v.update(func(t *tx) error {
@@ -488,6 +496,7 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 		if k.Env == "" {
 			k.Env = old.Env
 		}
+		strays = v.strayRenames(all, label, old.Fingerprint)
 		next = v.newEntry(label, k, v.now())
 		m := *old
 		m.Pending = v.pending(OpRotate)
@@ -512,7 +521,40 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 	if err != nil {
 		return nil, fmt.Errorf("the new key is stored but the index could not be updated (run `vault doctor --fix`): %w", err)
 	}
+	v.dropStrayRenames(ctx, service, strays)
 	return next, nil
+}
+
+// strayRenames returns the records that renames of label left when they
+// were interrupted before the index changed over (stale reservations of
+// their new label): each may have left a copy of the key fp under it.
+func (v *Vault) strayRenames(all []*Entry, label, fp string) []*Entry {
+	var out []*Entry
+	for _, o := range all {
+		if o.Pending != nil && o.Pending.Op == OpRename && o.Pending.From == label && o.Fingerprint == fp && v.stale(o.Pending) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// dropStrayRenames deletes, for rm and rotate, what interrupted renames of
+// the key they remove or replace left: the copy of the key under each new
+// label (vault's own: its fingerprint is the record's), then the record.
+// Otherwise doctor would finish such a rename, or adopt the copy, and the
+// key would come back under the new label. A copy that cannot be deleted
+// keeps its record, for doctor to report.
+func (v *Vault) dropStrayRenames(ctx context.Context, service string, strays []*Entry) {
+	for _, r := range strays {
+		st, err := v.store(r.Backend, service)
+		if err == nil {
+			err = deleteOwn(ctx, st, r.Label, r.Fingerprint)
+		}
+		if err != nil && !errors.Is(err, keyring.ErrNotFound) {
+			continue
+		}
+		v.putBack(r, nil)
+	}
 }
 
 // DropDamaged deletes the index record of label if it cannot be read. A

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand"
 	"slices"
 	"sort"
@@ -211,4 +212,54 @@ func TestCrashRandomKillFile(t *testing.T) {
 		t.Errorf("want some adds killed and some finished: %d killed, %d finished", killed.Load(), finished.Load())
 	}
 	sb.check(invariants{accept: accept, keeps: keeps})
+}
+
+// TestRmRotateAfterInterruptedRename: a rename of a to c killed after it
+// stored the key under c, before the index changed over, leaves a copy
+// under c and a stale reservation. rm a or rotate a afterwards must not let
+// the old key come back under c, through doctor --fix or add c.
+func TestRmRotateAfterInterruptedRename(t *testing.T) {
+	kA, kA2, kC := testKey("strayA", 1), testKey("strayZ", 2), testKey("strayC", 3)
+	for _, backend := range backends {
+		for _, then := range []string{"rm", "rotate"} {
+			t.Run(backend+"/"+then, func(t *testing.T) {
+				sb := newSandbox(t, backend)
+				sb.add("a", kA)
+				if r := runSafe(t, withEnv(sb.env, "VAULT_TEST_FAULT=rename:stored"), "", "rename", "a", "c"); !r.killed() {
+					t.Fatalf("the rename was not killed at rename:stored: %s", r)
+				}
+				if sb.backendSecret("c") != kA {
+					t.Fatal("the killed rename left no copy under c")
+				}
+				want := map[string]string{}
+				if then == "rm" {
+					sb.must("", "rm", "a", "--yes")
+				} else {
+					sb.must(kA2+"\n", "rotate", "a", "--no-verify")
+					want["a"] = kA2
+				}
+				if got := sb.backendSecret("c"); got != "" {
+					t.Errorf("%s a left the copy of its old key under c", then)
+				}
+				for _, e := range sb.rawEntries() {
+					if e.Label == "c" {
+						t.Errorf("%s a left the rename's record of c: %+v", then, e.Pending)
+					}
+				}
+				r := sb.run("", "doctor", "--fix")
+				if r.code != 0 || strings.Contains(r.stdout, "adopting") || strings.Contains(r.stdout, "completing") {
+					t.Fatalf("doctor --fix after %s a: %s", then, r)
+				}
+				sb.must(kC+"\n", "add", "c", "--no-verify")
+				want["c"] = kC
+				got := map[string]string{}
+				for _, l := range sb.list() {
+					got[l.Label], _ = sb.get(l.Label)
+				}
+				if !maps.Equal(got, want) {
+					t.Errorf("after %s a, doctor --fix and add c: %v, want %v", then, got, want)
+				}
+			})
+		}
+	}
 }
