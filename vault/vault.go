@@ -46,6 +46,9 @@ var (
 	ErrMismatch = errors.New("the stored secret does not match the index")
 	// ErrSame means an operation would not change anything (rename to itself).
 	ErrSame = errors.New("nothing to change")
+	// ErrRenamedUnfinished means a rename took effect (the index names the
+	// key under its new label) but did not clean up after itself.
+	ErrRenamedUnfinished = errors.New("renamed")
 )
 
 func errExists(label string) error {
@@ -413,10 +416,10 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 		// Both marks stay: the old label is not free while its secret may
 		// still be there (a timed-out delete can yet happen), and doctor
 		// reports the copy.
-		return fmt.Errorf("renamed, but the old secret %q may still be in the %s backend (`vault doctor` will report it): %w", from, old.Backend, delErr)
+		return fmt.Errorf("%w, but the old secret %q may still be in the %s backend (`vault doctor` will report it): %w", ErrRenamedUnfinished, from, old.Backend, delErr)
 	}
 	// The old label is free again, and the rename finished.
-	return v.update(func(t *tx) error {
+	err = v.update(func(t *tx) error {
 		if cur, err := t.get(from); err != nil {
 			return err
 		} else if cur != nil && samePending(cur.Pending, moved.Pending) {
@@ -431,6 +434,10 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 		e.Pending = nil
 		return t.put(e)
 	})
+	if err != nil {
+		return fmt.Errorf("%w, but its marks stay in the index (`vault doctor --fix` clears them): %w", ErrRenamedUnfinished, err)
+	}
+	return nil
 }
 
 // ErrFileMissing means keys.age does not exist while entries keep their

@@ -437,3 +437,30 @@ func TestLostServiceRefusesKeychain(t *testing.T) {
 		t.Fatalf("the refused writes left %+v %+v", s.Entries, s.Pending)
 	}
 }
+
+// failingDelete is a store whose deletes fail.
+type failingDelete struct{ keyring.Store }
+
+func (failingDelete) Delete(context.Context, string) error { return errors.New("delete refused") }
+
+// TestRenameUnfinished: a rename whose old secret cannot be deleted has
+// still taken effect, and says so (ErrRenamedUnfinished), so that the
+// command records it.
+func TestRenameUnfinished(t *testing.T) {
+	mem := keyring.NewMemory()
+	v := &Vault{Dir: filepath.Join(t.TempDir(), "v"), Service: "toloka-vault-test", LockTimeout: time.Second,
+		Stores: func(string, string) (keyring.Store, error) { return failingDelete{mem}, nil }}
+	ctx := context.Background()
+	key := "rnmUFaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.ccc"
+	if _, err := v.Add(ctx, "a", NewKey{Secret: keyring.NewSecret(key), Scheme: "apikey", Env: Production, Backend: BackendOS}); err != nil {
+		t.Fatal(err)
+	}
+	err := v.Rename(ctx, "a", "c")
+	if !errors.Is(err, ErrRenamedUnfinished) || !strings.Contains(err.Error(), "delete refused") {
+		t.Fatalf("rename: %v", err)
+	}
+	s, _ := v.List()
+	if got := s.Labels(); len(got) != 1 || got[0] != "c" {
+		t.Fatalf("labels after the rename: %v", got)
+	}
+}

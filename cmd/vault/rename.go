@@ -39,6 +39,9 @@ func runRename(c *cli.Context) error {
 		if _, lerr := snap.Lookup(from); errors.Is(err, vault.ErrNotFound) && lerr != nil {
 			return lerr // names the labels there are
 		}
+		if errors.Is(err, vault.ErrRenamedUnfinished) {
+			record(cfg.e, v, vault.RenameEvent(from, to, prefix)) // it took effect
+		}
 		return err
 	}
 	record(cfg.e, v, vault.RenameEvent(from, to, prefix))
