@@ -23,7 +23,7 @@ var ErrForeignItem = errors.New("the keychain holds another program's item under
 // ErrOrphan means the file backend holds, under the label, a key no entry
 // owns (after a damaged index record was dropped, or index.db was replaced):
 // vault will not overwrite it; `vault doctor --fix` adopts it.
-var ErrOrphan = errors.New("the file backend holds a key no entry owns under this label")
+var ErrOrphan = errors.New("the file backend holds a secret no entry owns under this label")
 
 // itemSecrets returns the items under label ("" for every label) and their
 // secrets, or errors.ErrUnsupported when st keeps one secret per label.
@@ -109,7 +109,7 @@ func (v *Vault) setOwn(ctx context.Context, st keyring.Store, label string, sec 
 			if fp := Fingerprint(old); fp == newFP || fp == oldFP || held[fp] {
 				return nil
 			}
-			return fmt.Errorf("%w: %q holds %s; `vault doctor --fix` adopts it, or choose another label", ErrOrphan, label, shownSecret(old))
+			return fmt.Errorf("%w: %q (%s); `vault doctor --fix` adopts it, or choose another label", ErrOrphan, label, shownSecret(old))
 		})
 	}
 	if err != nil {
