@@ -3,6 +3,7 @@ package keyring
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -146,8 +147,17 @@ var registered struct {
 // OpenSession on it (docs/security.md). Other failures are left for the
 // go-keyring call that follows to report.
 func readySharedBus(service, label string) error {
-	if _, err := sessionBusAddress(); err != nil {
+	addr, err := sessionBusAddress()
+	if err != nil {
 		return err
+	}
+	// godbus finds the bus only through DBUS_SESSION_BUS_ADDRESS or
+	// /run/user/UID/bus, and launches one otherwise: give it the bus vault
+	// found ($XDG_RUNTIME_DIR/bus).
+	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+		if err := os.Setenv("DBUS_SESSION_BUS_ADDRESS", addr); err != nil {
+			return err
+		}
 	}
 	registered.Lock()
 	defer registered.Unlock()

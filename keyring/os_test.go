@@ -192,3 +192,49 @@ func TestSecretRedacted(t *testing.T) {
 		}
 	}
 }
+
+// TestOSBusInRuntimeDir: with DBUS_SESSION_BUS_ADDRESS unset and the bus at
+// $XDG_RUNTIME_DIR/bus (not /run/user/UID/bus, where godbus would look),
+// storing, reading and deleting reach that bus; no session bus is launched.
+func TestOSBusInRuntimeDir(t *testing.T) {
+	if op := os.Getenv("VAULT_OS_RUNTIME_CHILD"); op != "" {
+		o := &OS{Service: op, Timeout: 10 * time.Second}
+		ctx := context.Background()
+		err := o.Set(ctx, "main", NewSecret("abcdefghijklmnopqrstuv.wxyz.0123456789"))
+		if err == nil {
+			var s Secret
+			if s, err = o.Get(ctx, "main"); err == nil && s.Reveal() != "abcdefghijklmnopqrstuv.wxyz.0123456789" {
+				err = errors.New("read another secret")
+			}
+		}
+		if err == nil {
+			err = o.Delete(ctx, "main")
+		}
+		fmt.Printf("err=%v\n", err)
+		os.Exit(0)
+	}
+	service := secretService(t)
+	path, ok := strings.CutPrefix(os.Getenv("DBUS_SESSION_BUS_ADDRESS"), "unix:path=")
+	if !ok {
+		t.Skipf("the test bus is not at a unix path: %s", os.Getenv("DBUS_SESSION_BUS_ADDRESS"))
+	}
+	path, _, _ = strings.Cut(path, ",")
+	runtime, bin := t.TempDir(), t.TempDir()
+	if err := os.Symlink(path, filepath.Join(runtime, "bus")); err != nil {
+		t.Fatal(err)
+	}
+	mark := filepath.Join(bin, "launched")
+	if err := os.WriteFile(filepath.Join(bin, "dbus-launch"), []byte("#!/bin/sh\n: > '"+mark+"'\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestOSBusInRuntimeDir$")
+	cmd.Env = append(os.Environ(), "VAULT_OS_RUNTIME_CHILD="+service, "DBUS_SESSION_BUS_ADDRESS=",
+		"XDG_RUNTIME_DIR="+runtime, "DISPLAY=", "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "err=<nil>") {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(mark); err == nil {
+		t.Fatal("dbus-launch ran")
+	}
+}

@@ -404,7 +404,7 @@ func (v *Vault) secretGone(f *Finding, idx *indexState, e *Entry, fp string, bs 
 }
 
 func (v *Vault) mismatch(f *Finding, e *Entry, sec keyring.Secret) {
-	f.Problem = fmt.Sprintf("the %s backend holds another key (%s***) than the index (%s***)", e.Backend, Prefix(sec), e.Prefix)
+	f.Problem = fmt.Sprintf("the %s backend holds another key (%s) than the index (%s***)", e.Backend, shownSecret(sec), e.Prefix)
 	f.Hint = fmt.Sprintf("if it is your newer key, run `vault rotate %s` and paste it; otherwise `vault rm %s`", e.Label, e.Label)
 }
 

@@ -25,8 +25,23 @@ var ErrForeignItem = errors.New("the keychain holds another program's item under
 // vault will not overwrite it; `vault doctor --fix` adopts it.
 var ErrOrphan = errors.New("the file backend holds a secret no entry owns under this label")
 
+// vaultItem reports whether it carries only the attributes vault writes
+// (service and username; libsecret may add xdg:schema). Another program's
+// item has one of its own, as Python keyring's application: vault never
+// takes it for its own, whatever secret it holds.
+func vaultItem(it keyring.Item) bool {
+	for k := range it.Attributes {
+		if k != "service" && k != "username" && k != "xdg:schema" {
+			return false
+		}
+	}
+	return true
+}
+
 // itemSecrets returns the items under label ("" for every label) and their
 // secrets, or errors.ErrUnsupported when st keeps one secret per label.
+// Another program's locked item is not read (its secret is left zero): that
+// would ask to unlock a keyring vault has nothing in.
 func itemSecrets(ctx context.Context, st keyring.Store, label string) (keyring.ItemStore, []keyring.Item, []keyring.Secret, error) {
 	is, ok := st.(keyring.ItemStore)
 	if !ok {
@@ -38,6 +53,9 @@ func itemSecrets(ctx context.Context, st keyring.Store, label string) (keyring.I
 	}
 	secs := make([]keyring.Secret, len(items))
 	for i, it := range items {
+		if it.Locked && !vaultItem(it) {
+			continue
+		}
 		if secs[i], err = is.GetItem(ctx, it.ID); err != nil {
 			return nil, nil, nil, err
 		}
@@ -46,16 +64,22 @@ func itemSecrets(ctx context.Context, st keyring.Store, label string) (keyring.I
 }
 
 // ownSecret reads the secret of label whose fingerprint is fp: the one Get
-// returns when it matches, else the matching item among several. With no
-// match it returns what Get returned, for the caller to report.
+// returns when it matches, else vault's matching item among several. With
+// no match it returns what Get returned, for the caller to report, unless
+// the items could not be read (a locked keychain): then that error.
 func ownSecret(ctx context.Context, st keyring.Store, label, fp string) (keyring.Secret, error) {
 	sec, err := st.Get(ctx, label)
 	if err == nil && Fingerprint(sec) == fp || err != nil && !errors.Is(err, keyring.ErrNotFound) {
 		return sec, err
 	}
-	if _, _, secs, ierr := itemSecrets(ctx, st, label); ierr == nil {
-		for _, s := range secs {
-			if Fingerprint(s) == fp {
+	_, items, secs, ierr := itemSecrets(ctx, st, label)
+	switch {
+	case errors.Is(ierr, errors.ErrUnsupported):
+	case ierr != nil:
+		return keyring.Secret{}, ierr
+	default:
+		for i, s := range secs {
+			if vaultItem(items[i]) && Fingerprint(s) == fp {
 				return s, nil
 			}
 		}
@@ -63,7 +87,7 @@ func ownSecret(ctx context.Context, st keyring.Store, label, fp string) (keyring
 	return sec, err
 }
 
-// deleteOwn deletes the secret of label whose fingerprint is fp, and no
+// deleteOwn deletes vault's item of label whose fingerprint is fp, and no
 // other item; keyring.ErrNotFound when there is none.
 func deleteOwn(ctx context.Context, st keyring.Store, label, fp string) error {
 	is, items, secs, err := itemSecrets(ctx, st, label)
@@ -75,7 +99,7 @@ func deleteOwn(ctx context.Context, st keyring.Store, label, fp string) error {
 	}
 	err = keyring.ErrNotFound
 	for i, it := range items {
-		if Fingerprint(secs[i]) == fp {
+		if vaultItem(it) && Fingerprint(secs[i]) == fp {
 			if err = is.DeleteItem(ctx, it.ID); errors.Is(err, keyring.ErrNotFound) {
 				err = nil
 			}
@@ -119,6 +143,8 @@ func (v *Vault) setOwn(ctx context.Context, st keyring.Store, label string, sec 
 	var old []string
 	for i, it := range items {
 		switch fp := Fingerprint(secs[i]); {
+		case !vaultItem(it):
+			foreign++
 		case fp == newFP:
 			has = true
 		case oldFP != "" && fp == oldFP:
@@ -200,22 +226,38 @@ func (v *Vault) checkForeign(ctx context.Context, r *Report, idx *indexState, bs
 		count[it.Label]++
 	}
 	for i, it := range items {
-		sec, fp := secs[i], Fingerprint(secs[i])
+		sec, fp, own := secs[i], Fingerprint(secs[i]), vaultItem(it)
 		shown := shownSecret(sec)
+		if sec.IsZero() && it.Locked {
+			shown = "locked, not read"
+		}
 		e := idx.find(it.Label)
-		if e != nil && (e.Fingerprint == fp || e.Pending != nil && e.Pending.Next != nil && e.Pending.Next.Fingerprint == fp) {
+		if own && e != nil && (e.Fingerprint == fp || e.Pending != nil && e.Pending.Next != nil && e.Pending.Next.Fingerprint == fp) {
 			continue // the entry's own
 		}
-		f := r.add(&Finding{Kind: KindOrphan, Label: it.Label, Warning: true})
-		if named[it.Label] {
+		// The username comes from another program: shown quoted when it is
+		// not a label, so that it cannot reach the terminal as control
+		// characters or forge a line.
+		label := it.Label
+		if CheckLabel(label) != nil {
+			label = fmt.Sprintf("%q", ShownLabel(label))
+		}
+		f := r.add(&Finding{Kind: KindOrphan, Label: label, Warning: true})
+		switch {
+		case named[it.Label]:
 			f.Problem = "a second item under this label, which vault does not use: another program stored it"
 			f.Detail = shown + ", left as it is; vault reads, replaces and deletes only its own item"
 			f.Hint = "if it is yours, leave it; to keep only vault's, delete it with that program (or `secret-tool`)"
 			continue
+		case !own:
+			f.Problem = "another program's item under the vault's service, which vault does not use"
+			f.Detail = shown + ", left as it is"
+			f.Hint = "if it is yours, leave it; vault never reads, replaces or deletes it"
+			continue
 		}
 		f.Problem = "the os backend holds an item no entry names"
 		f.Detail = shown + "; doctor never deletes a secret"
-		f.Hint = fmt.Sprintf("`vault doctor --fix` adopts it when it holds a key; or add it again with `vault add %s`", it.Label)
+		f.Hint = fmt.Sprintf("`vault doctor --fix` adopts it when it holds a key; or add it again with `vault add %s`", label)
 		if shown == "not a Toloka key" || count[it.Label] != 1 || CheckLabel(it.Label) != nil || scheme == nil {
 			continue
 		}

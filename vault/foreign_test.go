@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,10 +20,14 @@ type itemMemory struct {
 	order []string // item ids, oldest first
 	label map[string]string
 	value map[string]string
+	// attrs are an item's attributes beyond service and username (another
+	// program's); a locked item cannot be read.
+	attrs  map[string]map[string]string
+	locked map[string]bool
 }
 
 func newItemMemory() *itemMemory {
-	return &itemMemory{label: map[string]string{}, value: map[string]string{}}
+	return &itemMemory{label: map[string]string{}, value: map[string]string{}, attrs: map[string]map[string]string{}, locked: map[string]bool{}}
 }
 
 func (m *itemMemory) first(label string) string {
@@ -72,7 +77,11 @@ func (m *itemMemory) Items(_ context.Context, label string) ([]keyring.Item, err
 	var out []keyring.Item
 	for _, id := range m.order {
 		if label == "" || m.label[id] == label {
-			out = append(out, keyring.Item{ID: id, Label: m.label[id]})
+			attrs := map[string]string{"service": "toloka-vault-test", "username": m.label[id]}
+			for k, v := range m.attrs[id] {
+				attrs[k] = v
+			}
+			out = append(out, keyring.Item{ID: id, Label: m.label[id], Attributes: attrs, Locked: m.locked[id]})
 		}
 	}
 	return out, nil
@@ -81,10 +90,27 @@ func (m *itemMemory) Items(_ context.Context, label string) ([]keyring.Item, err
 func (m *itemMemory) GetItem(_ context.Context, id string) (keyring.Secret, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.locked[id] {
+		return keyring.Secret{}, errors.New("keychain is locked (a prompt was shown)")
+	}
 	if v, ok := m.value[id]; ok {
 		return keyring.NewSecret(v), nil
 	}
 	return keyring.Secret{}, keyring.ErrNotFound
+}
+
+// addForeign stores an item as another program would: with an attribute
+// of its own, perhaps locked.
+func (m *itemMemory) addForeign(label, secret string, locked bool) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.n++
+	id := fmt.Sprintf("/item/%d", m.n)
+	m.order = append(m.order, id)
+	m.label[id], m.value[id] = label, secret
+	m.attrs[id] = map[string]string{"application": "Python keyring library"}
+	m.locked[id] = locked
+	return id
 }
 
 func (m *itemMemory) DeleteItem(_ context.Context, id string) error {
@@ -211,5 +237,98 @@ func TestRotateBesideForeignItem(t *testing.T) {
 	}
 	if items, _ := m.Items(ctx, "main"); len(items) != 1 {
 		t.Fatalf("rm left %d items; want only theirs", len(items))
+	}
+}
+
+// TestForeignItemWithSameKey: another program's item (an attribute of its
+// own) is never vault's, even when it holds the same key: add does not
+// take it for its own stored key, rm and rename leave it, and a locked one
+// is never read (no unlock prompt for a keyring vault has nothing in).
+func TestForeignItemWithSameKey(t *testing.T) {
+	ctx := context.Background()
+	v, m := foreignVault(t)
+	key := "SameKaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.ccc"
+	py := m.addForeign("main", key, false)
+	_, err := v.Add(ctx, "main", NewKey{Secret: keyring.NewSecret(key), Scheme: "apikey", Env: Production, Backend: BackendOS})
+	if !errors.Is(err, ErrForeignItem) {
+		t.Fatalf("add beside another program's item with the same key: %v", err)
+	}
+	if _, err := v.Add(ctx, "b", NewKey{Secret: keyring.NewSecret(key), Scheme: "apikey", Env: Production, Backend: BackendOS}); err != nil {
+		t.Fatal(err)
+	}
+	m.addForeign("b", key, false)
+	if err := v.Rename(ctx, "b", "c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Remove(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	items, _ := m.Items(ctx, "")
+	if len(items) != 2 || items[0].ID != py || items[0].Label != "main" || items[1].Label != "b" || len(items[1].Attributes) != 3 {
+		t.Fatalf("another program's items after add, rename and rm: %+v", items)
+	}
+
+	// A locked item of another program beside vault's: rm, rotate and get
+	// work without reading it.
+	key2, key3 := "LockAaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.ccc", "LockBaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.ccc"
+	if _, err := v.Add(ctx, "d", NewKey{Secret: keyring.NewSecret(key2), Scheme: "apikey", Env: Production, Backend: BackendOS}); err != nil {
+		t.Fatal(err)
+	}
+	m.addForeign("d", "other program's secret", true)
+	if _, err := v.Rotate(ctx, "d", NewKey{Secret: keyring.NewSecret(key3), Scheme: "apikey", Backend: BackendOS}); err != nil {
+		t.Fatalf("rotate beside a locked foreign item: %v", err)
+	}
+	s, _ := v.List()
+	if got, err := v.Secret(ctx, s, "d"); err != nil || got.Reveal() != key3 {
+		t.Fatalf("get after rotate: %v", err)
+	}
+	if _, err := v.Remove(ctx, "d"); err != nil {
+		t.Fatalf("rm beside a locked foreign item: %v", err)
+	}
+	r, err := v.Doctor(ctx, DoctorOptions{AddBackend: BackendOS, Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := mustFindCheck(t, r, KindOrphan, "d"); f.Fixable || !strings.Contains(f.Detail, "locked, not read") {
+		t.Errorf("locked foreign item: %+v", f)
+	}
+	if f := mustFindCheck(t, r, KindOrphan, "main"); f.Fixable || !strings.Contains(f.Problem, "another program's item") {
+		t.Errorf("foreign orphan: %+v", f)
+	}
+}
+
+// TestOwnItemLocked: vault's own item locked, another program's beside it
+// readable: the error is the lock, not a mismatch with the index.
+func TestOwnItemLocked(t *testing.T) {
+	ctx := context.Background()
+	v, m := foreignVault(t)
+	key := "OwnLKaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.ccc"
+	if _, err := v.Add(ctx, "main", NewKey{Secret: keyring.NewSecret(key), Scheme: "apikey", Env: Production, Backend: BackendOS}); err != nil {
+		t.Fatal(err)
+	}
+	items, _ := m.Items(ctx, "main")
+	m.locked[items[0].ID] = true
+	// Get, as osGet does, returns the first readable item: the other one.
+	m.order = append([]string{m.addForeign("main", "OthrKaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.ccc", false)}, m.order[:len(m.order)-1]...)
+	s, _ := v.List()
+	if _, err := v.Secret(ctx, s, "main"); err == nil || errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "locked") {
+		t.Fatalf("get with vault's item locked: %v", err)
+	}
+}
+
+// TestForeignLabelShown: a username from another program that is not a
+// label reaches doctor's report quoted, with no control character.
+func TestForeignLabelShown(t *testing.T) {
+	ctx := context.Background()
+	v, m := foreignVault(t)
+	m.addForeign("evil\x1b[2J\nok    fake line", "x", false)
+	r, err := v.Doctor(ctx, DoctorOptions{AddBackend: BackendOS, Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range r.Checks {
+		if f.Kind == KindOrphan && (strings.ContainsAny(f.Label, "\x1b\n") || !strings.HasPrefix(f.Label, `"`)) {
+			t.Errorf("orphan label %q", f.Label)
+		}
 	}
 }

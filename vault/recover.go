@@ -67,7 +67,7 @@ func (v *Vault) checkPending(ctx context.Context, r *Report, idx *indexState, e 
 		f.Problem = fmt.Sprintf("an interrupted add left a reservation for %s; no key was stored", label)
 		f.Fix = fmt.Sprintf("dropping the reservation of %s left by an interrupted add", label)
 		if found {
-			f.Problem = fmt.Sprintf("an interrupted add left a reservation for %s; the %s backend holds another key (%s***) under that label", label, e.Backend, Prefix(sec))
+			f.Problem = fmt.Sprintf("an interrupted add left a reservation for %s; the %s backend holds another key (%s) under that label", label, e.Backend, shownSecret(sec))
 			f.Detail += "; that secret is left alone"
 		}
 		f.repair = replace(nil)
@@ -90,7 +90,7 @@ func (v *Vault) checkPending(ctx context.Context, r *Report, idx *indexState, e 
 			f.repair = replace(&done)
 		case found:
 			f.Fixable = false
-			f.Problem = fmt.Sprintf("an interrupted rename of %s to %s: %s is gone and the %s backend holds another key (%s***) under %s", p.From, label, p.From, e.Backend, Prefix(sec), label)
+			f.Problem = fmt.Sprintf("an interrupted rename of %s to %s: %s is gone and the %s backend holds another key (%s) under %s", p.From, label, p.From, e.Backend, shownSecret(sec), label)
 			f.Hint = fmt.Sprintf("run `vault rm %s`, or restore index.db from a backup", label)
 		default:
 			f.Problem = fmt.Sprintf("an interrupted rename of %s to %s left a reservation with no key behind it", p.From, label)
