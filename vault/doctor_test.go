@@ -650,3 +650,19 @@ func mustList(t *testing.T, v *Vault) *Snapshot {
 	}
 	return s
 }
+
+// TestDoctorMismatchNotAKey: a secret that is not a Toloka key, found in
+// place of an entry's, is not shown at all (a 4-character PIN would be
+// whole in a prefix).
+func TestDoctorMismatchNotAKey(t *testing.T) {
+	fx := newDoctorFixture(t)
+	fx.add(t, "main", docKeyMain)
+	if err := fx.mem.Set(context.Background(), "main", keyring.NewSecret("pin1")); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := fx.doctor(t, false)
+	f := mustFindCheck(t, r, KindEntry, "main")
+	if !strings.Contains(f.Problem, "another key (not a Toloka key)") || strings.Contains(f.Problem+f.Detail+f.Hint, "pin1") {
+		t.Fatalf("mismatch: %+v", f)
+	}
+}
