@@ -20,15 +20,16 @@ const (
 const minFragment = 16
 
 // clean returns s as safe text: valid UTF-8, no control characters, no
-// bidirectional overrides or line separators, no run of minFragment or
-// more characters of key, at most max bytes.
+// invisible format characters (bidirectional overrides, zero-width spaces:
+// they could split a run of the key past scrub), no line separators, no
+// run of minFragment or more characters of key, at most max bytes.
 func clean(s, key string, max int) string {
 	// Hostile input may be huge; what is cut here would be cut below anyway.
 	if len(s) > 4*max+4*len(key) {
 		s = s[:4*max+4*len(key)]
 	}
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.In(r, unicode.Bidi_Control) || r == '\u2028' || r == '\u2029' {
+		if unicode.IsControl(r) || unicode.In(r, unicode.Bidi_Control, unicode.Cf) || r == '\u2028' || r == '\u2029' {
 			return -1
 		}
 		return r

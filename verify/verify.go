@@ -4,18 +4,18 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
+
 	"strconv"
 	"strings"
 	"syscall"
@@ -300,6 +300,11 @@ func classify(res *Result, a answer) bool {
 		Code      string `json:"code"`
 		RequestID string `json:"request_id"`
 	}
+	if a.status >= 300 && a.status < 400 {
+		// Not followed, whatever its body says: no answer from Toloka.
+		res.Err = fmt.Sprintf("HTTP %d: redirected to another location (not followed)", a.status)
+		return true
+	}
 	if !a.tooLarge && json.Unmarshal(a.body, &e) == nil {
 		if e.RequestID != "" {
 			res.RequestID = e.RequestID
@@ -330,8 +335,6 @@ func classify(res *Result, a answer) bool {
 		res.Status = Denied
 	case retryable(s):
 		return false
-	case s >= 300 && s < 400:
-		res.Err = fmt.Sprintf("HTTP %d: redirected to another location (not followed)", s)
 	default:
 		res.Err = fmt.Sprintf("unexpected HTTP %d", s)
 	}
@@ -385,21 +388,28 @@ func text(raw json.RawMessage) string {
 }
 
 // publicName reads a name given as a string, or as an object by language:
-// EN first, else the first language (sorted) with a name.
+// EN, else the first name given (in the answer's order).
 func publicName(raw json.RawMessage) string {
-	var byLang map[string]json.RawMessage
-	if json.Unmarshal(raw, &byLang) != nil {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
 		return text(raw)
 	}
-	if n := text(byLang["EN"]); n != "" {
-		return n
-	}
-	for _, lang := range slices.Sorted(maps.Keys(byLang)) {
-		if n := text(byLang[lang]); n != "" {
+	first := ""
+	for d.More() {
+		lang, err := d.Token()
+		var v json.RawMessage
+		if err != nil || d.Decode(&v) != nil {
+			break
+		}
+		n := text(v)
+		if lang == "EN" && n != "" {
 			return n
 		}
+		if first == "" {
+			first = n
+		}
 	}
-	return ""
+	return first
 }
 
 // number reads a number, or a string holding one; anything else is nil.

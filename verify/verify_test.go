@@ -213,8 +213,8 @@ func TestCheckClassify(t *testing.T) {
 		},
 		{
 			name: "200 first name by language", status: 200,
-			body: `{"id":"acc-4","public_name":{"TR":"Ali","DE":"","FR":"Jean","EN":""}}`,
-			want: Valid, account: &Account{ID: "acc-4", Name: "Jean"},
+			body: `{"id":"acc-4","public_name":{"DE":"","TR":"Ali","FR":"Jean","EN":""}}`,
+			want: Valid, account: &Account{ID: "acc-4", Name: "Ali"},
 		},
 		{
 			name: "200 empty object", status: 200, body: `{}`,
@@ -551,8 +551,9 @@ func TestCheckRedirect(t *testing.T) {
 				otherHits.Add(1)
 				reply(w, 200, `{"id":"thief"}`)
 			}))
+			// Its body says the key is wrong: a redirect is still no answer.
 			s := &script{steps: []func(http.ResponseWriter, *http.Request){
-				respond(302, ``, "Location", other.URL+"/api/v1/requester"),
+				respond(302, `{"code":"AUTHENTICATION_ERROR","message":"login required"}`, "Location", other.URL+"/api/v1/requester"),
 			}}
 			srv := serve(t, s)
 			c, _ := newClient()
@@ -735,7 +736,7 @@ func TestBackoff(t *testing.T) {
 
 func TestParseRequester(t *testing.T) {
 	acct, bal, err := parseRequester([]byte(`{"id":"a","balance":1.5,"public_name":{"RU":"Б","DE":"A"},"company":{"id":"c"},"extra":[1]}`))
-	if err != nil || acct != (Account{"a", "A", "c"}) || bal == nil || *bal != 1.5 {
+	if err != nil || acct != (Account{"a", "Б", "c"}) || bal == nil || *bal != 1.5 {
 		t.Errorf("got %+v, %v, %v", acct, bal, err)
 	}
 	for _, body := range []string{``, `null`, `"x"`, `{} {}`, `[]`, `<html>`} {
@@ -825,6 +826,10 @@ func TestCheckScrubsEchoedKey(t *testing.T) {
 				}
 			}
 		}
+	}
+	// Invisible characters between the key's do not hide it.
+	if got := clean("x "+strings.Join(strings.Split(apiKey, ""), "\u200b")+" y", apiKey, maxField); got != "x [redacted] y" {
+		t.Errorf("clean of a key split by zero-width spaces = %q", got)
 	}
 	// Short runs of key characters are not the key.
 	if got := scrub("name kkkk", apiKey); got != "name kkkk" {
