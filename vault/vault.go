@@ -532,38 +532,6 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 	return next, nil
 }
 
-// strayRenames returns the records that renames of label left when they
-// were interrupted before the index changed over (stale reservations of
-// their new label): each may have left a copy of the key fp under it.
-func (v *Vault) strayRenames(all []*Entry, label, fp string) []*Entry {
-	var out []*Entry
-	for _, o := range all {
-		if o.Pending != nil && o.Pending.Op == OpRename && o.Pending.From == label && o.Fingerprint == fp && v.stale(o.Pending) {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
-// dropStrayRenames deletes, for rm and rotate, what interrupted renames of
-// the key they remove or replace left: the copy of the key under each new
-// label (vault's own: its fingerprint is the record's), then the record.
-// Otherwise doctor would finish such a rename, or adopt the copy, and the
-// key would come back under the new label. A copy that cannot be deleted
-// keeps its record, for doctor to report.
-func (v *Vault) dropStrayRenames(ctx context.Context, service string, strays []*Entry) {
-	for _, r := range strays {
-		st, err := v.store(r.Backend, service)
-		if err == nil {
-			err = deleteOwn(ctx, st, r.Label, r.Fingerprint)
-		}
-		if err != nil && !errors.Is(err, keyring.ErrNotFound) {
-			continue
-		}
-		v.putBack(r, nil)
-	}
-}
-
 // DropDamaged deletes the index record of label if it cannot be read. A
 // secret it had stays in its backend, where doctor reports it.
 func (v *Vault) DropDamaged(label string) error {
