@@ -159,6 +159,12 @@ func (f *File) Get(ctx context.Context, label string) (Secret, error) {
 // Delete implements Store. A missing file gives ErrNotFound without asking
 // for the passphrase.
 func (f *File) Delete(ctx context.Context, label string) error {
+	return f.DeleteIf(ctx, label, nil)
+}
+
+// DeleteIf implements GuardedStore: remove (when not nil) sees the secret
+// under label and may refuse to have it deleted.
+func (f *File) DeleteIf(ctx context.Context, label string, remove func(old Secret) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -166,8 +172,14 @@ func (f *File) Delete(ctx context.Context, label string) error {
 		return ErrNotFound
 	}
 	return f.update(ctx, func(m map[string]string) (bool, error) {
-		if _, ok := m[label]; !ok {
+		old, ok := m[label]
+		if !ok {
 			return false, ErrNotFound
+		}
+		if remove != nil {
+			if err := remove(NewSecret(old)); err != nil {
+				return false, err
+			}
 		}
 		delete(m, label)
 		return true, nil

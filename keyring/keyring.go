@@ -57,6 +57,10 @@ type GuardedStore interface {
 	// and replace, given it, returns an error: then nothing is written and
 	// that error is returned.
 	SetIf(ctx context.Context, label string, secret Secret, replace func(old Secret) error) error
+	// DeleteIf deletes the secret under label unless remove, given it,
+	// returns an error (returned, nothing written); ErrNotFound when there
+	// is none.
+	DeleteIf(ctx context.Context, label string, remove func(old Secret) error) error
 }
 
 var (

@@ -25,13 +25,17 @@ var ErrForeignItem = errors.New("the keychain holds another program's item under
 // vault will not overwrite it; `vault doctor --fix` adopts it.
 var ErrOrphan = errors.New("the file backend holds a secret no entry owns under this label")
 
-// vaultItem reports whether it carries only the attributes vault writes
-// (service and username; libsecret may add xdg:schema). Another program's
+// vaultItem reports whether it carries only the attributes vault writes,
+// service and username, besides those a Secret Service shows on every item
+// (libsecret's xdg:schema; KeePassXC's entry fields). Another program's
 // item has one of its own, as Python keyring's application: vault never
 // takes it for its own, whatever secret it holds.
 func vaultItem(it keyring.Item) bool {
 	for k := range it.Attributes {
-		if k != "service" && k != "username" && k != "xdg:schema" {
+		switch k {
+		case "service", "username", "xdg:schema",
+			"Title", "UserName", "URL", "Notes", "Uuid", "Path": // KeePassXC
+		default:
 			return false
 		}
 	}
@@ -92,6 +96,16 @@ func ownSecret(ctx context.Context, st keyring.Store, label, fp string) (keyring
 func deleteOwn(ctx context.Context, st keyring.Store, label, fp string) error {
 	is, items, secs, err := itemSecrets(ctx, st, label)
 	if errors.Is(err, errors.ErrUnsupported) {
+		if gs, ok := st.(keyring.GuardedStore); ok {
+			// Checked under the file's lock: another process may have
+			// stored another key there since.
+			return gs.DeleteIf(ctx, label, func(old keyring.Secret) error {
+				if Fingerprint(old) != fp {
+					return keyring.ErrNotFound
+				}
+				return nil
+			})
+		}
 		return st.Delete(ctx, label)
 	}
 	if err != nil {
@@ -112,12 +126,14 @@ func deleteOwn(ctx context.Context, st keyring.Store, label, fp string) error {
 }
 
 // setOwn stores sec under label in place of the item whose fingerprint is
-// oldFP ("" when vault holds nothing there yet). Another program's item is
-// never replaced: with oldFP "" it is refused (ErrForeignItem), otherwise
-// the new item goes beside it and vault's old one is deleted. In a file,
-// a key no entry holds is never overwritten (ErrOrphan); a copy of an
-// entry's key (left by an interrupted rename) may be.
-func (v *Vault) setOwn(ctx context.Context, st keyring.Store, label string, sec keyring.Secret, oldFP string) error {
+// oldFP: the entry's key for a rotate, the key of an interrupted write's
+// record being taken over for an add or rename ("" when vault holds
+// nothing there). Another program's item is never replaced: with no old
+// item of vault's it is refused (ErrForeignItem), otherwise the new item
+// goes beside it and vault's old one is deleted. In a file, a key no entry
+// holds is never overwritten (ErrOrphan); a copy of an entry's key (left by
+// an interrupted rename) may be.
+func (v *Vault) setOwn(ctx context.Context, st keyring.Store, label string, sec keyring.Secret, oldFP string, rotate bool) error {
 	is, items, secs, err := itemSecrets(ctx, st, label)
 	if errors.Is(err, errors.ErrUnsupported) {
 		gs, ok := st.(keyring.GuardedStore)
@@ -132,6 +148,9 @@ func (v *Vault) setOwn(ctx context.Context, st keyring.Store, label string, sec 
 		return gs.SetIf(ctx, label, sec, func(old keyring.Secret) error {
 			if fp := Fingerprint(old); fp == newFP || fp == oldFP || held[fp] {
 				return nil
+			}
+			if rotate {
+				return fmt.Errorf("%q: %w: the file backend holds another key (%s); nothing was stored", label, ErrMismatch, shownSecret(old))
 			}
 			return fmt.Errorf("%w: %q (%s); `vault doctor --fix` adopts it, or choose another label", ErrOrphan, label, shownSecret(old))
 		})
@@ -154,7 +173,7 @@ func (v *Vault) setOwn(ctx context.Context, st keyring.Store, label string, sec 
 		}
 	}
 	switch {
-	case foreign > 0 && oldFP == "":
+	case foreign > 0 && !rotate && len(old) == 0:
 		return fmt.Errorf("%w: %q holds %d item(s) vault did not store; choose another label, or run `vault doctor`", ErrForeignItem, label, foreign)
 	case foreign == 0 && !has && len(old) <= 1:
 		return st.Set(ctx, label, sec) // replaces vault's own item, the only one

@@ -24,6 +24,9 @@ type itemMemory struct {
 	// program's); a locked item cannot be read.
 	attrs  map[string]map[string]string
 	locked map[string]bool
+	// shown are attributes the keychain shows on every item, as
+	// KeePassXC does with its entry fields.
+	shown map[string]string
 }
 
 func newItemMemory() *itemMemory {
@@ -78,6 +81,9 @@ func (m *itemMemory) Items(_ context.Context, label string) ([]keyring.Item, err
 	for _, id := range m.order {
 		if label == "" || m.label[id] == label {
 			attrs := map[string]string{"service": "toloka-vault-test", "username": m.label[id]}
+			for k, v := range m.shown {
+				attrs[k] = v
+			}
 			for k, v := range m.attrs[id] {
 				attrs[k] = v
 			}
@@ -330,5 +336,34 @@ func TestForeignLabelShown(t *testing.T) {
 		if f.Kind == KindOrphan && (strings.ContainsAny(f.Label, "\x1b\n") || !strings.HasPrefix(f.Label, `"`)) {
 			t.Errorf("orphan label %q", f.Label)
 		}
+	}
+}
+
+// TestKeePassXCAttributes: a keychain that shows fields of its own on every
+// item (KeePassXC: Title, UserName, URL, Notes, Uuid, Path) still has
+// vault's items recognised as vault's: rotate replaces, rm deletes.
+func TestKeePassXCAttributes(t *testing.T) {
+	ctx := context.Background()
+	v, m := foreignVault(t)
+	m.shown = map[string]string{"Title": "t", "UserName": "u", "URL": "", "Notes": "", "Uuid": "1234", "Path": "vault/t"}
+	k1, k2 := "KpxcAaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.ccc", "KpxcBaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.ccc"
+	if _, err := v.Add(ctx, "main", NewKey{Secret: keyring.NewSecret(k1), Scheme: "apikey", Env: Production, Backend: BackendOS}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Rotate(ctx, "main", NewKey{Secret: keyring.NewSecret(k2), Scheme: "apikey", Backend: BackendOS}); err != nil {
+		t.Fatal(err)
+	}
+	if items, _ := m.Items(ctx, "main"); len(items) != 1 {
+		t.Fatalf("items after rotate: %d", len(items))
+	}
+	s, _ := v.List()
+	if sec, err := v.Secret(ctx, s, "main"); err != nil || sec.Reveal() != k2 {
+		t.Fatalf("get after rotate: %v", err)
+	}
+	if _, err := v.Remove(ctx, "main"); err != nil {
+		t.Fatal(err)
+	}
+	if items, _ := m.Items(ctx, ""); len(items) != 0 {
+		t.Fatalf("items after rm: %+v", items)
 	}
 }

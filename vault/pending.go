@@ -175,11 +175,12 @@ func samePending(a, b *Pending) bool {
 
 // strayRenames returns the records that renames of label left when they
 // were interrupted before the index changed over (stale reservations of
-// their new label): each may have left a copy of the key fp under it.
-func (v *Vault) strayRenames(all []*Entry, label, fp string) []*Entry {
+// their new label): each may have left a copy of the key label had then
+// (its own fingerprint) under it.
+func (v *Vault) strayRenames(all []*Entry, label string) []*Entry {
 	var out []*Entry
 	for _, o := range all {
-		if o.Pending != nil && o.Pending.Op == OpRename && o.Pending.From == label && o.Fingerprint == fp && v.stale(o.Pending) {
+		if o.Pending != nil && o.Pending.Op == OpRename && o.Pending.From == label && v.stale(o.Pending) {
 			out = append(out, o)
 		}
 	}

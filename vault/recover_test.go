@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -236,6 +237,10 @@ func TestDoctorPendingRotate(t *testing.T) {
 	}
 }
 
+// TestDoctorPendingRename: a rename killed once it stored the copy, before
+// the index changed over: doctor keeps the copy and its reservation (it
+// deletes no secret, and an orphan copy would be adopted, bringing the key
+// back after a later rm); rm of the old label then deletes both.
 func TestDoctorPendingRename(t *testing.T) {
 	fx := newDoctorFixture(t)
 	fx.add(t, "old", docKeyMain)
@@ -243,14 +248,27 @@ func TestDoctorPendingRename(t *testing.T) {
 	doctorAbandon(t, fx.v, "new")
 	r, said := fx.doctor(t, true)
 	f := mustFindCheck(t, r, KindPending, "new")
-	if len(said) != 1 || !f.Fixed || !r.Healthy() || !strings.Contains(f.Detail, "not deleted") {
+	if len(said) != 0 || f.Fixable || !f.Warning || !r.Healthy() || !strings.Contains(f.Hint, "vault rm old") {
 		t.Fatalf("said %q: %s", said, dumpReport(r))
 	}
-	if got := doctorLabels(t, fx.v); got != "old" {
+	if got := doctorLabels(t, fx.v); got != "old new(pending)" {
 		t.Errorf("labels %q", got)
 	}
 	if fx.secret(t, "old") != docKeyMain || fx.secret(t, "new") != docKeyMain {
 		t.Error("doctor deleted a secret")
+	}
+	if _, err := fx.v.Remove(context.Background(), "old"); err != nil {
+		t.Fatal(err)
+	}
+	if fx.secret(t, "old") != "" || fx.secret(t, "new") != "" {
+		t.Error("rm old left a copy of its key")
+	}
+	r, said = fx.doctor(t, true)
+	if len(said) != 0 || !r.Healthy() || len(r.Fixable()) != 0 {
+		t.Fatalf("after rm old, said %q: %s", said, dumpReport(r))
+	}
+	if got := doctorLabels(t, fx.v); got != "" {
+		t.Errorf("labels after rm old %q", got)
 	}
 }
 
@@ -277,5 +295,61 @@ func TestDoctorFirstFileAddKilled(t *testing.T) {
 	}
 	if r, _ := fx.doctor(t, false); !r.Healthy() || doctorLabels(t, fx.v) != "" {
 		t.Fatalf("after --fix: %s, labels %q", dumpReport(r), doctorLabels(t, fx.v))
+	}
+}
+
+// TestStrayCopyRace: rm of the old label of an interrupted rename deletes
+// the copy it left only while it is that copy. A key another process adds
+// under the rename's label meanwhile (file backend) is kept.
+func TestStrayCopyRace(t *testing.T) {
+	for _, op := range []string{"rm", "rotate"} {
+		t.Run(op, func(t *testing.T) {
+			fx := newDoctorFixture(t)
+			ctx := context.Background()
+			fx.addTo(t, "old", docKeyMain, BackendFile)
+			doctorInterrupt(t, fx.v, "rename:stored", func() { _ = fx.v.Rename(ctx, "old", "new") })
+			doctorAbandon(t, fx.v, "new")
+			const fresh = "FreshKaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.ccc"
+			// Another vault process adds new while rm or rotate of old runs.
+			other := *fx.v
+			fx.v.Fault = func(step string) {
+				if step == "rm:marked" || step == "rotate:stored" {
+					fx.v.Fault = nil
+					if _, err := other.Add(ctx, "new", NewKey{Secret: keyring.NewSecret(fresh), Scheme: "apikey", Env: Production, Backend: BackendFile}); err != nil {
+						t.Errorf("add new meanwhile: %v", err)
+					}
+				}
+			}
+			var err error
+			if op == "rm" {
+				_, err = fx.v.Remove(ctx, "old")
+			} else {
+				_, err = fx.v.Rotate(ctx, "old", NewKey{Secret: keyring.NewSecret(docKeyOther), Scheme: "apikey"})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := mustList(t, fx.v)
+			if sec, err := fx.v.Secret(ctx, s, "new"); err != nil || sec.Reveal() != fresh {
+				t.Fatalf("the key added meanwhile: %v", err)
+			}
+		})
+	}
+}
+
+// TestRotateMissingFileAlone: rotate of the only entry of a missing
+// keys.age starts no new one: restoring the backup would lose the new key.
+func TestRotateMissingFileAlone(t *testing.T) {
+	fx := newDoctorFixture(t)
+	fx.addTo(t, "f1", docKeyMain, BackendFile)
+	if err := os.Rename(fx.file.Path(), fx.file.Path()+".bak"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := fx.v.Rotate(context.Background(), "f1", NewKey{Secret: keyring.NewSecret(docKeyOther), Scheme: "apikey"})
+	if !errors.Is(err, ErrFileMissing) || !strings.Contains(err.Error(), "1 entry keeps its key in it") {
+		t.Fatalf("rotate: %v", err)
+	}
+	if fx.file.Exists() {
+		t.Fatal("rotate started a new keys.age")
 	}
 }

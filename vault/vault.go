@@ -167,7 +167,7 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 	e := v.newEntry(label, k, v.now())
 	reserved := *e
 	reserved.Pending = v.pending(OpAdd)
-	var service string
+	var service, leftover string
 	err = v.createAndUpdate(func(t *tx) error {
 		service = t.service()
 		all, damaged := t.all()
@@ -181,7 +181,8 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 				continue
 			}
 			if v.reclaimable(o, safe) {
-				continue // an abandoned add or rename: take it over
+				leftover = o.Fingerprint // a copy of it may be there
+				continue                 // an abandoned add or rename: take it over
 			}
 			if o.Hidden() || o.Pending != nil && !v.stale(o.Pending) {
 				return fmt.Errorf("%w: %q", ErrBusyEntry, label)
@@ -213,7 +214,7 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 	v.fault("add:reserved")
 	st, err := v.store(k.Backend, service)
 	if err == nil {
-		err = v.setOwn(ctx, st, label, k.Secret, "")
+		err = v.setOwn(ctx, st, label, k.Secret, leftover, false)
 	}
 	if err != nil {
 		v.putBack(&reserved, nil)
@@ -263,7 +264,7 @@ func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
 			return err
 		}
 		all, _ := t.all()
-		strays = v.strayRenames(all, label, e.Fingerprint)
+		strays = v.strayRenames(all, label)
 		marked = *e
 		marked.Pending = v.pending(OpRemove)
 		return t.put(&marked)
@@ -326,7 +327,7 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 		return err
 	}
 	var old, reserved *Entry
-	var service string
+	var service, leftover string
 	err = v.update(func(t *tx) error {
 		service = t.service()
 		var err error
@@ -338,7 +339,9 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 			return err
 		}
 		switch {
-		case n == nil || v.reclaimable(n, safe):
+		case n == nil:
+		case v.reclaimable(n, safe):
+			leftover = n.Fingerprint // a copy of it may be there
 		case n.Hidden():
 			return fmt.Errorf("%w: %q", ErrBusyEntry, to)
 		default:
@@ -364,7 +367,7 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 		err = fmt.Errorf("%q: %w", from, ErrMismatch)
 	}
 	if err == nil {
-		err = v.setOwn(ctx, st, to, sec, "")
+		err = v.setOwn(ctx, st, to, sec, leftover, false)
 	}
 	if err != nil {
 		v.putBack(reserved, nil)
@@ -468,8 +471,8 @@ func (v *Vault) fileThere(entries []*Entry, label string) error {
 	if _, err := os.Lstat(keyring.FilePath(v.Dir)); !errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	return fmt.Errorf("%w, but %d %s keep their keys in it; nothing was stored: restore it from a backup first (`vault doctor` lists them), or remove those entries",
-		ErrFileMissing, n, plural(n, "entry", "entries"))
+	return fmt.Errorf("%w, but %d %s in it; nothing was stored: restore it from a backup first (`vault doctor` lists them), or remove those entries",
+		ErrFileMissing, n, plural(n, "entry keeps its key", "entries keep their keys"))
 }
 
 // Rotate replaces the key of an existing entry, keeping its label, backend
@@ -488,7 +491,8 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 		}
 		all, _ := t.all()
 		if old.Backend == BackendFile {
-			if err := v.fileThere(all, label); err != nil {
+			// Its own entry counts: the backup holds its old key.
+			if err := v.fileThere(all, ""); err != nil {
 				return err
 			}
 		}
@@ -503,7 +507,7 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 		if k.Env == "" {
 			k.Env = old.Env
 		}
-		strays = v.strayRenames(all, label, old.Fingerprint)
+		strays = v.strayRenames(all, label)
 		next = v.newEntry(label, k, v.now())
 		m := *old
 		m.Pending = v.pending(OpRotate)
@@ -517,7 +521,7 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 	v.fault("rotate:marked")
 	st, err := v.store(old.Backend, service)
 	if err == nil {
-		err = v.setOwn(ctx, st, label, k.Secret, old.Fingerprint)
+		err = v.setOwn(ctx, st, label, k.Secret, old.Fingerprint, true)
 	}
 	if err != nil {
 		v.putBack(marked, old)

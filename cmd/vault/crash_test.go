@@ -221,7 +221,7 @@ func TestCrashRandomKillFile(t *testing.T) {
 func TestRmRotateAfterInterruptedRename(t *testing.T) {
 	kA, kA2, kC := testKey("strayA", 1), testKey("strayZ", 2), testKey("strayC", 3)
 	for _, backend := range backends {
-		for _, then := range []string{"rm", "rotate"} {
+		for _, then := range []string{"rm", "rotate", "doctor --fix, rm", "doctor --fix, rotate"} {
 			t.Run(backend+"/"+then, func(t *testing.T) {
 				sb := newSandbox(t, backend)
 				sb.add("a", kA)
@@ -231,6 +231,16 @@ func TestRmRotateAfterInterruptedRename(t *testing.T) {
 				if sb.backendSecret("c") != kA {
 					t.Fatal("the killed rename left no copy under c")
 				}
+				if strings.HasPrefix(then, "doctor --fix, ") {
+					// What a person runs first after a crash.
+					if r := sb.run("", "doctor", "--fix"); r.code != 0 || strings.Contains(r.stdout, "completing") {
+						t.Fatalf("doctor --fix after the kill: %s", r)
+					}
+					if sb.backendSecret("c") != kA {
+						t.Fatal("doctor --fix deleted a secret")
+					}
+				}
+				then = strings.TrimPrefix(then, "doctor --fix, ")
 				want := map[string]string{}
 				if then == "rm" {
 					sb.must("", "rm", "a", "--yes")
@@ -261,5 +271,30 @@ func TestRmRotateAfterInterruptedRename(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestAddOverInterruptedRename: a key added under the label of a rename
+// killed after storing its copy replaces that copy (in the keychain too,
+// where the copy is an item of its own); the old label keeps its key.
+func TestAddOverInterruptedRename(t *testing.T) {
+	kA, kC := testKey("overA", 1), testKey("overC", 2)
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			sb := newSandbox(t, backend)
+			sb.add("a", kA)
+			if r := runSafe(t, withEnv(sb.env, "VAULT_TEST_FAULT=rename:stored"), "", "rename", "a", "c"); !r.killed() {
+				t.Fatalf("the rename was not killed at rename:stored: %s", r)
+			}
+			sb.must(kC+"\n", "add", "c", "--no-verify")
+			for label, key := range map[string]string{"a": kA, "c": kC} {
+				if got, r := sb.get(label); got != key {
+					t.Fatalf("get %s: %s", label, r)
+				}
+			}
+			if r := sb.must("", "doctor"); !strings.Contains(r.stdout, "healthy") || strings.Contains(r.stdout, "orphan") {
+				t.Fatalf("doctor: %s", r)
+			}
+		})
 	}
 }

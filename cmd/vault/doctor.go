@@ -24,7 +24,9 @@ func doctorCommand() *cli.Command {
 			"the log (a damaged line is a warning: vault log skips it).\n" +
 			"Exit status 0 when healthy, 1 when a problem is left.\n\n" +
 			"--fix repairs what is safe, saying what it does first: modes, interrupted\n" +
-			"writes (finished when the key got stored, undone otherwise), entries\n" +
+			"writes (finished when the key got stored, undone otherwise; the copy an\n" +
+			"interrupted rename left is kept, and reported, while the old label is\n" +
+			"there: rm or rotate of that label deletes it), entries\n" +
 			"whose secret is gone from its backend and index entries that cannot be\n" +
 			"read (dropped; a secret stays in its backend), and keys that no entry\n" +
 			"names, as keychain items under the vault's service or in keys.age\n" +
