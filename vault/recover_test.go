@@ -353,3 +353,21 @@ func TestRotateMissingFileAlone(t *testing.T) {
 		t.Fatal("rotate started a new keys.age")
 	}
 }
+
+// TestRotateOverMismatchFile: rotate of an entry whose file secret is
+// another key (doctor's mismatch) keeps that key and says it is a mismatch.
+func TestRotateOverMismatchFile(t *testing.T) {
+	fx := newDoctorFixture(t)
+	ctx := context.Background()
+	fx.addTo(t, "a", docKeyMain, BackendFile)
+	if err := fx.file.Set(ctx, "a", keyring.NewSecret(docKeyCI)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := fx.v.Rotate(ctx, "a", NewKey{Secret: keyring.NewSecret(docKeyOther), Scheme: "apikey"})
+	if !errors.Is(err, ErrMismatch) || errors.Is(err, ErrOrphan) || !strings.Contains(err.Error(), "CIkey***") {
+		t.Fatalf("rotate: %v", err)
+	}
+	if s, _ := fx.file.Get(ctx, "a"); s.Reveal() != docKeyCI {
+		t.Fatal("rotate replaced a key the index does not hold")
+	}
+}
