@@ -268,7 +268,7 @@ func (v *Vault) checkFileOrphan(ctx context.Context, r *Report, idx *indexState,
 	for _, e := range idx.entries {
 		if e.Fingerprint == fp || e.Pending != nil && e.Pending.Next != nil && e.Pending.Next.Fingerprint == fp {
 			f.Detail = fmt.Sprintf("%s, a copy of the key of %s, perhaps left by an interrupted rename; doctor never deletes a secret", shown, e.Label)
-			f.Hint = fmt.Sprintf("leave it: it is encrypted and harmless, and adding or renaming a key to %s replaces it", label)
+			f.Hint = fmt.Sprintf("leave it: `vault rm %s` or `vault rotate %s` deletes it with the key, and a key added or renamed to %s replaces it", e.Label, e.Label, label)
 			return
 		}
 	}

@@ -96,17 +96,7 @@ func ownSecret(ctx context.Context, st keyring.Store, label, fp string) (keyring
 func deleteOwn(ctx context.Context, st keyring.Store, label, fp string) error {
 	is, items, secs, err := itemSecrets(ctx, st, label)
 	if errors.Is(err, errors.ErrUnsupported) {
-		if gs, ok := st.(keyring.GuardedStore); ok {
-			// Checked under the file's lock: another process may have
-			// stored another key there since.
-			return gs.DeleteIf(ctx, label, func(old keyring.Secret) error {
-				if Fingerprint(old) != fp {
-					return keyring.ErrNotFound
-				}
-				return nil
-			})
-		}
-		return st.Delete(ctx, label)
+		return st.Delete(ctx, label) // the file holds only vault's secrets
 	}
 	if err != nil {
 		return err
@@ -125,24 +115,24 @@ func deleteOwn(ctx context.Context, st keyring.Store, label, fp string) error {
 	return err
 }
 
-// setOwn stores sec under label in place of the item whose fingerprint is
-// oldFP: the entry's key for a rotate, the key of an interrupted write's
-// record being taken over for an add or rename ("" when vault holds
-// nothing there). Another program's item is never replaced: with no old
-// item of vault's it is refused (ErrForeignItem), otherwise the new item
-// goes beside it and vault's old one is deleted. In a file, a key no entry
-// holds is never overwritten (ErrOrphan); a copy of an entry's key (left by
-// an interrupted rename) may be.
+// setOwn stores sec under label in place of vault's old item there: the
+// one whose fingerprint is oldFP (the entry's key, for a rotate; "" for an
+// add or rename), or a copy of a key an entry holds (an interrupted
+// rename's leftover: replacing it loses nothing). Another program's item is
+// never replaced: with no old item of vault's it is refused
+// (ErrForeignItem), otherwise the new item goes beside it and vault's old
+// one is deleted. In a file, a key no entry holds is never overwritten
+// (ErrOrphan).
 func (v *Vault) setOwn(ctx context.Context, st keyring.Store, label string, sec keyring.Secret, oldFP string, rotate bool) error {
+	held, err := v.heldKeys()
+	if err != nil {
+		return err
+	}
 	is, items, secs, err := itemSecrets(ctx, st, label)
 	if errors.Is(err, errors.ErrUnsupported) {
 		gs, ok := st.(keyring.GuardedStore)
 		if !ok {
 			return st.Set(ctx, label, sec)
-		}
-		held, err := v.heldKeys()
-		if err != nil {
-			return err
 		}
 		newFP := Fingerprint(sec)
 		return gs.SetIf(ctx, label, sec, func(old keyring.Secret) error {
@@ -166,7 +156,7 @@ func (v *Vault) setOwn(ctx context.Context, st keyring.Store, label string, sec 
 			foreign++
 		case fp == newFP:
 			has = true
-		case oldFP != "" && fp == oldFP:
+		case oldFP != "" && fp == oldFP, held[fp]:
 			old = append(old, it.ID)
 		default:
 			foreign++
@@ -275,6 +265,11 @@ func (v *Vault) checkForeign(ctx context.Context, r *Report, idx *indexState, bs
 			continue
 		}
 		f.Problem = "the os backend holds an item no entry names"
+		if h := holderOf(idx.entries, fp); h != "" && !sec.IsZero() {
+			f.Detail = fmt.Sprintf("%s, a copy of the key of %s, perhaps left by an interrupted rename; doctor never deletes a secret", shown, h)
+			f.Hint = fmt.Sprintf("leave it: `vault rm %s` or `vault rotate %s` deletes it with the key, and a key added or renamed to %s replaces it", h, h, label)
+			continue
+		}
 		f.Detail = shown + "; doctor never deletes a secret"
 		f.Hint = fmt.Sprintf("`vault doctor --fix` adopts it when it holds a key; or add it again with `vault add %s`", label)
 		if shown == "not a Toloka key" || count[it.Label] != 1 || CheckLabel(it.Label) != nil || scheme == nil {

@@ -173,35 +173,80 @@ func samePending(a, b *Pending) bool {
 	return a.Op == b.Op && a.PID == b.PID && a.Since.Equal(b.Since) && a.From == b.From && a.To == b.To
 }
 
-// strayRenames returns the records that renames of label left when they
-// were interrupted before the index changed over (stale reservations of
-// their new label): each may have left a copy of the key label had then
-// (its own fingerprint) under it.
-func (v *Vault) strayRenames(all []*Entry, label string) []*Entry {
-	var out []*Entry
-	for _, o := range all {
-		if o.Pending != nil && o.Pending.Op == OpRename && o.Pending.From == label && v.stale(o.Pending) {
-			out = append(out, o)
+// dropCopies deletes, for rm and rotate, the copies of the key fp that vault
+// left in backend under labels no entry there owns: an interrupted rename's
+// under its new label, or a moved label's. While an entry holds the key
+// they are harmless, but once rm or rotate takes the key away a copy would
+// be an orphan that doctor --fix adopts, and the key would come back. The
+// records of dead writes that stood for such a copy go with it. self is the
+// label the key is removed or replaced under (the caller's own business).
+// A copy that cannot be deleted is left for doctor to report.
+func (v *Vault) dropCopies(ctx context.Context, service, backend, fp, self string) {
+	st, err := v.store(backend, service)
+	if err != nil {
+		return
+	}
+	var all []*Entry
+	if v.view(func(t *tx) error { all, _ = t.all(); return nil }) != nil {
+		return
+	}
+	owned := map[string]bool{self: true}
+	var records []*Entry
+	for _, e := range all {
+		switch {
+		case e.Backend != backend:
+		case e.Hidden() && v.stale(e.Pending) && e.Fingerprint == fp:
+			records = append(records, e)
+		default:
+			owned[e.Label] = true
 		}
 	}
-	return out
-}
-
-// dropStrayRenames deletes, for rm and rotate, what interrupted renames of
-// the key they remove or replace left: the copy of the key under each new
-// label (vault's own: its fingerprint is the record's), then the record.
-// Otherwise doctor would finish such a rename, or adopt the copy, and the
-// key would come back under the new label. A copy that cannot be deleted
-// keeps its record, for doctor to report.
-func (v *Vault) dropStrayRenames(ctx context.Context, service string, strays []*Entry) {
-	for _, r := range strays {
-		st, err := v.store(r.Backend, service)
-		if err == nil {
-			err = deleteOwn(ctx, st, r.Label, r.Fingerprint)
+	failed := map[string]bool{}
+	is, items, secs, err := itemSecrets(ctx, st, "")
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		gs, ok := st.(keyring.GuardedStore)
+		ls, ok2 := st.(interface {
+			Labels(context.Context) ([]string, error)
+		})
+		if !ok || !ok2 {
+			return
 		}
-		if err != nil && !errors.Is(err, keyring.ErrNotFound) {
-			continue
+		labels, err := ls.Labels(ctx)
+		if err != nil {
+			return
 		}
-		v.putBack(r, nil)
+		for _, l := range labels {
+			if owned[l] {
+				continue
+			}
+			// Checked under the file's lock: another process may have
+			// stored its own key there since.
+			err := gs.DeleteIf(ctx, l, func(old keyring.Secret) error {
+				if Fingerprint(old) != fp {
+					return keyring.ErrNotFound
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, keyring.ErrNotFound) {
+				failed[l] = true
+			}
+		}
+	case err != nil:
+		return
+	default:
+		for i, it := range items {
+			if owned[it.Label] || !vaultItem(it) || Fingerprint(secs[i]) != fp {
+				continue
+			}
+			if err := is.DeleteItem(ctx, it.ID); err != nil && !errors.Is(err, keyring.ErrNotFound) {
+				failed[it.Label] = true
+			}
+		}
+	}
+	for _, r := range records {
+		if !failed[r.Label] {
+			v.putBack(r, nil)
+		}
 	}
 }

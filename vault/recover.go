@@ -75,19 +75,15 @@ func (v *Vault) checkPending(ctx context.Context, r *Report, idx *indexState, e 
 		old := idx.find(p.From)
 		f.Fixable = true
 		switch {
-		case old != nil && found && fp == e.Fingerprint:
-			// Dropping the reservation would leave the copy with nothing
-			// to say whose it is: an orphan that --fix adopts, bringing
-			// back a key a later rm or rotate of the old label removed.
-			// Kept, it tells rm, rotate, add and rename what to clean.
-			f.Fixable = false
-			f.Warning = true
-			f.Problem = fmt.Sprintf("an interrupted rename of %s to %s left a copy of a key (%s***) under %s", p.From, label, e.Prefix, label)
-			f.Detail += "; kept with the reservation, as doctor never deletes a secret"
-			f.Hint = fmt.Sprintf("`vault rename %s %s` finishes the rename; otherwise leave it: `vault rm %s` or `vault rotate %s` deletes the copy, and a key added or renamed to %s replaces it", p.From, label, p.From, p.From, label)
-		case old != nil:
+		case old != nil || found && fp == e.Fingerprint && holderOf(idx.entries, fp) != "":
 			f.Problem = fmt.Sprintf("an interrupted rename of %s to %s left a reservation; %s is still there", p.From, label, p.From)
+			if old == nil {
+				f.Problem = fmt.Sprintf("an interrupted rename of %s to %s left a reservation; its key is held by %s", p.From, label, holderOf(idx.entries, fp))
+			}
 			f.Fix = fmt.Sprintf("dropping the reservation of %s left by an interrupted rename of %s", label, p.From)
+			if found && fp == e.Fingerprint {
+				f.Detail += fmt.Sprintf("; a copy of the key (%s***) was left under %s in the %s backend: harmless, and not deleted (rm or rotate of the key deletes it with the key)", e.Prefix, label, e.Backend)
+			}
 			f.repair = replace(nil)
 		case found && fp == e.Fingerprint:
 			done := *e

@@ -238,33 +238,42 @@ func TestDoctorPendingRotate(t *testing.T) {
 }
 
 // TestDoctorPendingRename: a rename killed once it stored the copy, before
-// the index changed over: doctor keeps the copy and its reservation (it
-// deletes no secret, and an orphan copy would be adopted, bringing the key
-// back after a later rm); rm of the old label then deletes both.
+// the index changed over: doctor --fix drops the reservation and keeps the
+// copy (it deletes no secret); rm of the old label later deletes the copy
+// with the key, so that no --fix adopts it and brings the key back.
 func TestDoctorPendingRename(t *testing.T) {
 	fx := newDoctorFixture(t)
-	fx.add(t, "old", docKeyMain)
-	doctorInterrupt(t, fx.v, "rename:stored", func() { _ = fx.v.Rename(context.Background(), "old", "new") })
+	ctx := context.Background()
+	fx.addTo(t, "old", docKeyMain, BackendFile)
+	doctorInterrupt(t, fx.v, "rename:stored", func() { _ = fx.v.Rename(ctx, "old", "new") })
 	doctorAbandon(t, fx.v, "new")
 	r, said := fx.doctor(t, true)
 	f := mustFindCheck(t, r, KindPending, "new")
-	if len(said) != 0 || f.Fixable || !f.Warning || !r.Healthy() || !strings.Contains(f.Hint, "vault rm old") {
+	if len(said) != 1 || !f.Fixed || !r.Healthy() || !strings.Contains(f.Detail, "not deleted") {
 		t.Fatalf("said %q: %s", said, dumpReport(r))
 	}
-	if got := doctorLabels(t, fx.v); got != "old new(pending)" {
+	if got := doctorLabels(t, fx.v); got != "old" {
 		t.Errorf("labels %q", got)
 	}
-	if fx.secret(t, "old") != docKeyMain || fx.secret(t, "new") != docKeyMain {
-		t.Error("doctor deleted a secret")
+	stored := func(label string) string {
+		s, _ := fx.file.Get(ctx, label)
+		return s.Reveal()
 	}
-	if _, err := fx.v.Remove(context.Background(), "old"); err != nil {
+	if stored("old") != docKeyMain || stored("new") != docKeyMain {
+		t.Fatal("doctor deleted a secret")
+	}
+	r, said = fx.doctor(t, true)
+	if len(said) != 0 || mustFindCheck(t, r, KindOrphan, "new").Fixable {
+		t.Fatalf("the copy of a held key: said %q: %s", said, dumpReport(r))
+	}
+	if _, err := fx.v.Remove(ctx, "old"); err != nil {
 		t.Fatal(err)
 	}
-	if fx.secret(t, "old") != "" || fx.secret(t, "new") != "" {
+	if stored("old") != "" || stored("new") != "" {
 		t.Error("rm old left a copy of its key")
 	}
 	r, said = fx.doctor(t, true)
-	if len(said) != 0 || !r.Healthy() || len(r.Fixable()) != 0 {
+	if len(said) != 0 || !r.Healthy() {
 		t.Fatalf("after rm old, said %q: %s", said, dumpReport(r))
 	}
 	if got := doctorLabels(t, fx.v); got != "" {

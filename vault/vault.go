@@ -167,7 +167,7 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 	e := v.newEntry(label, k, v.now())
 	reserved := *e
 	reserved.Pending = v.pending(OpAdd)
-	var service, leftover string
+	var service string
 	err = v.createAndUpdate(func(t *tx) error {
 		service = t.service()
 		all, damaged := t.all()
@@ -181,8 +181,7 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 				continue
 			}
 			if v.reclaimable(o, safe) {
-				leftover = o.Fingerprint // a copy of it may be there
-				continue                 // an abandoned add or rename: take it over
+				continue // an abandoned add or rename: take it over
 			}
 			if o.Hidden() || o.Pending != nil && !v.stale(o.Pending) {
 				return fmt.Errorf("%w: %q", ErrBusyEntry, label)
@@ -214,7 +213,7 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 	v.fault("add:reserved")
 	st, err := v.store(k.Backend, service)
 	if err == nil {
-		err = v.setOwn(ctx, st, label, k.Secret, leftover, false)
+		err = v.setOwn(ctx, st, label, k.Secret, "", false)
 	}
 	if err != nil {
 		v.putBack(&reserved, nil)
@@ -249,12 +248,12 @@ func (v *Vault) target(t *tx, label string, abandoned bool) (*Entry, error) {
 	return e, nil
 }
 
-// Remove marks the entry, deletes the secret, then the entry; a secret
+// Remove marks the entry, deletes the copies an interrupted write left of
+// its key (dropCopies), the secret, then the entry; a secret
 // already gone is not an error. The mark keeps a rename or rotate from
 // starting on the entry meanwhile. Removing the default unsets it.
 func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
 	var e *Entry
-	var strays []*Entry
 	var service string
 	marked := Entry{}
 	err := v.update(func(t *tx) error {
@@ -263,8 +262,6 @@ func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
 		if e, err = v.target(t, label, true); err != nil {
 			return err
 		}
-		all, _ := t.all()
-		strays = v.strayRenames(all, label)
 		marked = *e
 		marked.Pending = v.pending(OpRemove)
 		return t.put(&marked)
@@ -273,10 +270,9 @@ func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
 		return nil, err
 	}
 	v.fault("rm:marked")
-	// The copies first: until the key itself is gone, an interruption
-	// leaves the rename visibly undone rather than the key under the
-	// rename's label.
-	v.dropStrayRenames(ctx, service, strays)
+	// The copies first: an interruption then leaves the key under its
+	// label, not under a copy's.
+	v.dropCopies(ctx, service, e.Backend, e.Fingerprint, label)
 	st, err := v.store(e.Backend, service)
 	if err == nil {
 		err = deleteOwn(ctx, st, label, e.Fingerprint)
@@ -327,7 +323,7 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 		return err
 	}
 	var old, reserved *Entry
-	var service, leftover string
+	var service string
 	err = v.update(func(t *tx) error {
 		service = t.service()
 		var err error
@@ -339,9 +335,7 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 			return err
 		}
 		switch {
-		case n == nil:
-		case v.reclaimable(n, safe):
-			leftover = n.Fingerprint // a copy of it may be there
+		case n == nil || v.reclaimable(n, safe):
 		case n.Hidden():
 			return fmt.Errorf("%w: %q", ErrBusyEntry, to)
 		default:
@@ -367,7 +361,7 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 		err = fmt.Errorf("%q: %w", from, ErrMismatch)
 	}
 	if err == nil {
-		err = v.setOwn(ctx, st, to, sec, leftover, false)
+		err = v.setOwn(ctx, st, to, sec, "", false)
 	}
 	if err != nil {
 		v.putBack(reserved, nil)
@@ -480,7 +474,6 @@ func (v *Vault) fileThere(entries []*Entry, label string) error {
 // a crash after the secret is replaced can be completed by Doctor.
 func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, error) {
 	var old, next, marked *Entry
-	var strays []*Entry
 	var service string
 	fp := Fingerprint(k.Secret)
 	err := v.update(func(t *tx) error {
@@ -507,7 +500,6 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 		if k.Env == "" {
 			k.Env = old.Env
 		}
-		strays = v.strayRenames(all, label)
 		next = v.newEntry(label, k, v.now())
 		m := *old
 		m.Pending = v.pending(OpRotate)
@@ -532,7 +524,7 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 	if err != nil {
 		return nil, fmt.Errorf("the new key is stored but the index could not be updated (run `vault doctor --fix`): %w", err)
 	}
-	v.dropStrayRenames(ctx, service, strays)
+	v.dropCopies(ctx, service, old.Backend, old.Fingerprint, label)
 	return next, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"math/rand"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -296,5 +298,95 @@ func TestAddOverInterruptedRename(t *testing.T) {
 				t.Fatalf("doctor: %s", r)
 			}
 		})
+	}
+}
+
+// TestNoResurrection: after an interrupted write and whatever a person does
+// next, a key rm or rotate took away never comes back, through doctor
+// --fix or otherwise, and no key is lost.
+func TestNoResurrection(t *testing.T) {
+	kA, kB, kC := testKey("resA", 1), testKey("resB", 2), testKey("resC", 3)
+	type step struct {
+		fault string // VAULT_TEST_FAULT: the step is killed there
+		stdin string
+		args  []string
+	}
+	kill := func(fault string, stdin string, args ...string) step { return step{fault, stdin, args} }
+	run := func(stdin string, args ...string) step { return step{"", stdin, args} }
+	cases := []struct {
+		name  string
+		file  bool // file backend only (the case restores keys.age)
+		steps []step
+		want  map[string]string
+	}{
+		{name: "rename killed, doctor, rename elsewhere, rm", steps: []step{
+			kill("rename:stored", "", "rename", "a", "c"), run("", "doctor", "--fix"),
+			run("", "rename", "a", "d"), run("", "rm", "d", "--yes")}, want: map[string]string{}},
+		{name: "rename killed, rename elsewhere, doctor, rm", steps: []step{
+			kill("rename:stored", "", "rename", "a", "c"), run("", "rename", "a", "d"),
+			run("", "doctor", "--fix"), run("", "rm", "d", "--yes")}, want: map[string]string{}},
+		{name: "rename killed, add over it killed, doctor, rm", steps: []step{
+			kill("rename:stored", "", "rename", "a", "c"), kill("add:reserved", kB+"\n", "add", "c", "--no-verify"),
+			run("", "doctor", "--fix"), run("", "rm", "a", "--yes")}, want: map[string]string{}},
+		{name: "rename killed at indexed, doctor, rm", steps: []step{
+			kill("rename:indexed", "", "rename", "a", "c"), run("", "doctor", "--fix"),
+			run("", "rm", "c", "--yes")}, want: map[string]string{}},
+		{name: "rename killed, doctor, rotate", steps: []step{
+			kill("rename:stored", "", "rename", "a", "c"), run("", "doctor", "--fix"),
+			run(kC+"\n", "rotate", "a", "--no-verify")}, want: map[string]string{"a": kC}},
+		{name: "mismatch, rm", file: true, steps: []step{
+			run(kB+"\n", "rotate", "a", "--no-verify"), {args: []string{"restore"}},
+			run("", "rm", "a", "--yes")}, want: map[string]string{}},
+	}
+	for _, backend := range backends {
+		for _, c := range cases {
+			if c.file && backend != vault.BackendFile {
+				continue
+			}
+			t.Run(backend+"/"+c.name, func(t *testing.T) {
+				sb := newSandbox(t, backend)
+				sb.add("a", kA)
+				keys := filepath.Join(sb.dir, "keys.age")
+				if c.file {
+					data, err := os.ReadFile(keys)
+					if err != nil {
+						t.Fatal(err)
+					}
+					backup := keys + ".bak"
+					if err := os.WriteFile(backup, data, 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, s := range c.steps {
+					switch {
+					case s.args[0] == "restore":
+						if err := os.Rename(keys+".bak", keys); err != nil {
+							t.Fatal(err)
+						}
+					case s.fault != "":
+						if r := runSafe(t, withEnv(sb.env, "VAULT_TEST_FAULT="+s.fault), s.stdin, s.args...); !r.killed() {
+							t.Fatalf("%v was not killed at %s: %s", s.args, s.fault, r)
+						}
+					default:
+						if r := sb.run(s.stdin, s.args...); r.code != 0 {
+							t.Fatalf("%v: %s", s.args, r)
+						}
+					}
+				}
+				for i := 0; i < 2; i++ {
+					r := sb.run("", "doctor", "--fix")
+					if r.code != 0 || strings.Contains(r.stdout, "adopting") || strings.Contains(r.stdout, "completing") {
+						t.Fatalf("doctor --fix at the end: %s", r)
+					}
+				}
+				got := map[string]string{}
+				for _, l := range sb.list() {
+					got[l.Label], _ = sb.get(l.Label)
+				}
+				if !maps.Equal(got, c.want) {
+					t.Errorf("keys at the end: %v, want %v", got, c.want)
+				}
+			})
+		}
 	}
 }

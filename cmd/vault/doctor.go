@@ -24,17 +24,15 @@ func doctorCommand() *cli.Command {
 			"the log (a damaged line is a warning: vault log skips it).\n" +
 			"Exit status 0 when healthy, 1 when a problem is left.\n\n" +
 			"--fix repairs what is safe, saying what it does first: modes, interrupted\n" +
-			"writes (finished when the key got stored, undone otherwise; the copy an\n" +
-			"interrupted rename left is kept, and reported, while the old label is\n" +
-			"there: rm or rotate of that label deletes it), entries\n" +
+			"writes (finished when the key got stored, undone otherwise), entries\n" +
 			"whose secret is gone from its backend and index entries that cannot be\n" +
 			"read (dropped; a secret stays in its backend), and keys that no entry\n" +
 			"names, as keychain items under the vault's service or in keys.age\n" +
 			"(adopted as unverified, within the 50-key limit; a copy of an entry's own\n" +
-			"key is left alone). Another program's item beside a key\n" +
-			"of vault's is reported and left alone. It never deletes a secret,\n" +
-			"never touches a damaged index, and never replaces an entry whose secret\n" +
-			"differs from the index (that may be your newer key: see the hint).\n\n" +
+			"key is left alone: rm or rotate of that key deletes it). Another program's\n" +
+			"item beside a key of vault's is reported and left alone. It never deletes\n" +
+			"a secret, never touches a damaged index, and never replaces an entry whose\n" +
+			"secret differs from the index (that may be your newer key: see the hint).\n\n" +
 			"Examples:\n" +
 			"  vault doctor\n" +
 			"  vault doctor --fix\n" +
