@@ -265,12 +265,10 @@ func (v *Vault) checkFileOrphan(ctx context.Context, r *Report, idx *indexState,
 		return
 	}
 	shown, fp := shownSecret(sec), Fingerprint(sec)
-	for _, e := range idx.entries {
-		if e.Fingerprint == fp || e.Pending != nil && e.Pending.Next != nil && e.Pending.Next.Fingerprint == fp {
-			f.Detail = fmt.Sprintf("%s, a copy of the key of %s, perhaps left by an interrupted rename; doctor never deletes a secret", shown, e.Label)
-			f.Hint = fmt.Sprintf("leave it: `vault rm %s` or `vault rotate %s` deletes it with the key, and a key added or renamed to %s replaces it", e.Label, e.Label, label)
-			return
-		}
+	if h := heldElsewhere(idx.entries, nil, fp); h != "" {
+		f.Detail = fmt.Sprintf("%s, a copy of the key of %s, perhaps left by an interrupted rename; doctor never deletes a secret", shown, h)
+		f.Hint = fmt.Sprintf("leave it: `vault rm %s` or `vault rotate %s` deletes it with the key, and a key added or renamed to %s replaces it", h, h, label)
+		return
 	}
 	f.Detail = shown + "; doctor never deletes a secret"
 	if shown == "not a Toloka key" || CheckLabel(label) != nil || scheme == nil {

@@ -265,7 +265,7 @@ func (v *Vault) checkForeign(ctx context.Context, r *Report, idx *indexState, bs
 			continue
 		}
 		f.Problem = "the os backend holds an item no entry names"
-		if h := holderOf(idx.entries, fp); h != "" && !sec.IsZero() {
+		if h := heldElsewhere(idx.entries, nil, fp); h != "" && !sec.IsZero() {
 			f.Detail = fmt.Sprintf("%s, a copy of the key of %s, perhaps left by an interrupted rename; doctor never deletes a secret", shown, h)
 			f.Hint = fmt.Sprintf("leave it: `vault rm %s` or `vault rotate %s` deletes it with the key, and a key added or renamed to %s replaces it", h, h, label)
 			continue

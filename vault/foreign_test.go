@@ -367,3 +367,34 @@ func TestKeePassXCAttributes(t *testing.T) {
 		t.Fatalf("items after rm: %+v", items)
 	}
 }
+
+// TestRmCopyUnreadable: an item of vault's under a label no entry owns
+// that cannot be read (locked) may be a copy of the key rm removes: rm
+// changes nothing and says so, rather than leave a copy for doctor to adopt.
+func TestRmCopyUnreadable(t *testing.T) {
+	ctx := context.Background()
+	v, m := foreignVault(t)
+	key := "UnrdAaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.ccc"
+	if _, err := v.Add(ctx, "main", NewKey{Secret: keyring.NewSecret(key), Scheme: "apikey", Env: Production, Backend: BackendOS}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.AddItem(ctx, "copy", keyring.NewSecret(key)); err != nil {
+		t.Fatal(err)
+	}
+	items, _ := m.Items(ctx, "copy")
+	m.locked[items[0].ID] = true
+	if _, err := v.Remove(ctx, "main"); err == nil || !strings.Contains(err.Error(), "nothing was removed") {
+		t.Fatalf("rm with an unreadable copy: %v", err)
+	}
+	s, _ := v.List()
+	if got, err := v.Secret(ctx, s, "main"); err != nil || got.Reveal() != key {
+		t.Fatalf("main after the refused rm: %v", err)
+	}
+	m.locked[items[0].ID] = false
+	if _, err := v.Remove(ctx, "main"); err != nil {
+		t.Fatal(err)
+	}
+	if all, _ := m.Items(ctx, ""); len(all) != 0 {
+		t.Fatalf("items after rm: %+v", all)
+	}
+}

@@ -179,16 +179,17 @@ func samePending(a, b *Pending) bool {
 // they are harmless, but once rm or rotate takes the key away a copy would
 // be an orphan that doctor --fix adopts, and the key would come back. The
 // records of dead writes that stood for such a copy go with it. self is the
-// label the key is removed or replaced under (the caller's own business).
-// A copy that cannot be deleted is left for doctor to report.
-func (v *Vault) dropCopies(ctx context.Context, service, backend, fp, self string) {
+// label the key is removed or replaced under, marked by the caller, which
+// therefore still holds the key: no other process can store it meanwhile.
+// An error means a copy may be left; the caller then changes nothing.
+func (v *Vault) dropCopies(ctx context.Context, service, backend, fp, self string) error {
 	st, err := v.store(backend, service)
 	if err != nil {
-		return
+		return err
 	}
 	var all []*Entry
-	if v.view(func(t *tx) error { all, _ = t.all(); return nil }) != nil {
-		return
+	if err := v.view(func(t *tx) error { all, _ = t.all(); return nil }); err != nil {
+		return err
 	}
 	owned := map[string]bool{self: true}
 	var records []*Entry
@@ -201,52 +202,78 @@ func (v *Vault) dropCopies(ctx context.Context, service, backend, fp, self strin
 			owned[e.Label] = true
 		}
 	}
-	failed := map[string]bool{}
-	is, items, secs, err := itemSecrets(ctx, st, "")
-	switch {
-	case errors.Is(err, errors.ErrUnsupported):
-		gs, ok := st.(keyring.GuardedStore)
-		ls, ok2 := st.(interface {
-			Labels(context.Context) ([]string, error)
-		})
-		if !ok || !ok2 {
-			return
-		}
-		labels, err := ls.Labels(ctx)
-		if err != nil {
-			return
-		}
-		for _, l := range labels {
-			if owned[l] {
-				continue
-			}
-			// Checked under the file's lock: another process may have
-			// stored its own key there since.
-			err := gs.DeleteIf(ctx, l, func(old keyring.Secret) error {
-				if Fingerprint(old) != fp {
-					return keyring.ErrNotFound
-				}
-				return nil
-			})
-			if err != nil && !errors.Is(err, keyring.ErrNotFound) {
-				failed[l] = true
-			}
-		}
-	case err != nil:
-		return
-	default:
-		for i, it := range items {
-			if owned[it.Label] || !vaultItem(it) || Fingerprint(secs[i]) != fp {
-				continue
-			}
-			if err := is.DeleteItem(ctx, it.ID); err != nil && !errors.Is(err, keyring.ErrNotFound) {
-				failed[it.Label] = true
-			}
-		}
+	if is, ok := st.(keyring.ItemStore); ok {
+		err = dropItemCopies(ctx, is, owned, fp)
+	} else {
+		err = dropFileCopies(ctx, st, owned, fp)
+	}
+	if err != nil {
+		return fmt.Errorf("delete the copies an interrupted write left of the key: %w", err)
 	}
 	for _, r := range records {
-		if !failed[r.Label] {
-			v.putBack(r, nil)
+		v.putBack(r, nil)
+	}
+	return nil
+}
+
+// dropItemCopies deletes vault's items holding the key fp under labels not
+// in owned. Only those items are read: usually there are none.
+func dropItemCopies(ctx context.Context, is keyring.ItemStore, owned map[string]bool, fp string) error {
+	items, err := is.Items(ctx, "")
+	if errors.Is(err, errors.ErrUnsupported) {
+		return nil // one secret per label: no copies to find
+	}
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if owned[it.Label] || !vaultItem(it) {
+			continue
+		}
+		sec, err := is.GetItem(ctx, it.ID)
+		switch {
+		case errors.Is(err, keyring.ErrNotFound):
+			continue // gone meanwhile
+		case err != nil:
+			return err
+		case Fingerprint(sec) != fp:
+			continue
+		}
+		if err := is.DeleteItem(ctx, it.ID); err != nil && !errors.Is(err, keyring.ErrNotFound) {
+			return err
 		}
 	}
+	return nil
+}
+
+// dropFileCopies deletes the secrets holding the key fp under labels not in
+// owned, each checked under the file's lock: another process may have
+// stored its own key under such a label since.
+func dropFileCopies(ctx context.Context, st keyring.Store, owned map[string]bool, fp string) error {
+	gs, ok := st.(keyring.GuardedStore)
+	ls, ok2 := st.(interface {
+		Labels(context.Context) ([]string, error)
+	})
+	if !ok || !ok2 {
+		return nil
+	}
+	labels, err := ls.Labels(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range labels {
+		if owned[l] {
+			continue
+		}
+		err := gs.DeleteIf(ctx, l, func(old keyring.Secret) error {
+			if Fingerprint(old) != fp {
+				return keyring.ErrNotFound
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, keyring.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
 }

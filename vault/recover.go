@@ -27,6 +27,18 @@ func opName(op string) string {
 	return fmt.Sprintf("an operation %q", op)
 }
 
+// heldElsewhere returns the label of a visible entry other than e that
+// holds the key fp, or "".
+func heldElsewhere(entries []*Entry, e *Entry, fp string) string {
+	var others []*Entry
+	for _, o := range entries {
+		if o != e && !o.Hidden() {
+			others = append(others, o)
+		}
+	}
+	return holderOf(others, fp)
+}
+
 // checkPending looks at the leftover of an interrupted (stale) write and
 // decides which state it left: the old one or the new one.
 func (v *Vault) checkPending(ctx context.Context, r *Report, idx *indexState, e *Entry, bs *backendState) {
@@ -75,10 +87,10 @@ func (v *Vault) checkPending(ctx context.Context, r *Report, idx *indexState, e 
 		old := idx.find(p.From)
 		f.Fixable = true
 		switch {
-		case old != nil || found && fp == e.Fingerprint && holderOf(idx.entries, fp) != "":
+		case old != nil || found && fp == e.Fingerprint && heldElsewhere(idx.entries, e, fp) != "":
 			f.Problem = fmt.Sprintf("an interrupted rename of %s to %s left a reservation; %s is still there", p.From, label, p.From)
 			if old == nil {
-				f.Problem = fmt.Sprintf("an interrupted rename of %s to %s left a reservation; its key is held by %s", p.From, label, holderOf(idx.entries, fp))
+				f.Problem = fmt.Sprintf("an interrupted rename of %s to %s left a reservation; its key is held by %s", p.From, label, heldElsewhere(idx.entries, e, fp))
 			}
 			f.Fix = fmt.Sprintf("dropping the reservation of %s left by an interrupted rename of %s", label, p.From)
 			if found && fp == e.Fingerprint {

@@ -380,3 +380,19 @@ func TestRotateOverMismatchFile(t *testing.T) {
 		t.Fatal("rotate replaced a key the index does not hold")
 	}
 }
+
+// TestRmDuringRename: rm or rotate of a label a live rename is moving (its
+// copy stored, the index not yet switched) is refused, as the rename's
+// switch refuses a marked source: the copy would otherwise outlive both.
+func TestRmDuringRename(t *testing.T) {
+	fx := newDoctorFixture(t)
+	ctx := context.Background()
+	fx.addTo(t, "old", docKeyMain, BackendFile)
+	doctorInterrupt(t, fx.v, "rename:stored", func() { _ = fx.v.Rename(ctx, "old", "new") }) // this process: live
+	if _, err := fx.v.Remove(ctx, "old"); !errors.Is(err, ErrBusyEntry) || !strings.Contains(err.Error(), "being renamed") {
+		t.Fatalf("rm during a rename: %v", err)
+	}
+	if _, err := fx.v.Rotate(ctx, "old", NewKey{Secret: keyring.NewSecret(docKeyOther), Scheme: "apikey"}); !errors.Is(err, ErrBusyEntry) {
+		t.Fatalf("rotate during a rename: %v", err)
+	}
+}

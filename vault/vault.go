@@ -245,6 +245,14 @@ func (v *Vault) target(t *tx, label string, abandoned bool) (*Entry, error) {
 	if e.Pending != nil && !v.stale(e.Pending) {
 		return nil, fmt.Errorf("%w: %q", ErrBusyEntry, label)
 	}
+	// A rename of it in progress has stored a copy under its new label and
+	// will switch the index over to it.
+	all, _ := t.all()
+	for _, o := range all {
+		if o.Pending != nil && o.Pending.Op == OpRename && o.Pending.From == label && !v.stale(o.Pending) {
+			return nil, fmt.Errorf("%w: %q is being renamed to %q", ErrBusyEntry, label, o.Label)
+		}
+	}
 	return e, nil
 }
 
@@ -272,7 +280,10 @@ func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
 	v.fault("rm:marked")
 	// The copies first: an interruption then leaves the key under its
 	// label, not under a copy's.
-	v.dropCopies(ctx, service, e.Backend, e.Fingerprint, label)
+	if err := v.dropCopies(ctx, service, e.Backend, e.Fingerprint, label); err != nil {
+		v.putBack(&marked, e)
+		return nil, fmt.Errorf("%w; nothing was removed", err)
+	}
 	st, err := v.store(e.Backend, service)
 	if err == nil {
 		err = deleteOwn(ctx, st, label, e.Fingerprint)
@@ -511,7 +522,13 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 		return nil, err
 	}
 	v.fault("rotate:marked")
-	st, err := v.store(old.Backend, service)
+	// While the marked entry still holds the old key, no other process can
+	// store it: its copies go first.
+	err = v.dropCopies(ctx, service, old.Backend, old.Fingerprint, label)
+	var st keyring.Store
+	if err == nil {
+		st, err = v.store(old.Backend, service)
+	}
 	if err == nil {
 		err = v.setOwn(ctx, st, label, k.Secret, old.Fingerprint, true)
 	}
@@ -524,7 +541,6 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 	if err != nil {
 		return nil, fmt.Errorf("the new key is stored but the index could not be updated (run `vault doctor --fix`): %w", err)
 	}
-	v.dropCopies(ctx, service, old.Backend, old.Fingerprint, label)
 	return next, nil
 }
 

@@ -334,6 +334,9 @@ func TestNoResurrection(t *testing.T) {
 		{name: "rename killed, doctor, rotate", steps: []step{
 			kill("rename:stored", "", "rename", "a", "c"), run("", "doctor", "--fix"),
 			run(kC+"\n", "rotate", "a", "--no-verify")}, want: map[string]string{"a": kC}},
+		{name: "rename killed, rotate killed", steps: []step{
+			kill("rename:stored", "", "rename", "a", "c"), kill("rotate:stored", kB+"\n", "rotate", "a", "--no-verify")},
+			want: map[string]string{"a": kB}},
 		{name: "mismatch, rm", file: true, steps: []step{
 			run(kB+"\n", "rotate", "a", "--no-verify"), {args: []string{"restore"}},
 			run("", "rm", "a", "--yes")}, want: map[string]string{}},
