@@ -149,30 +149,34 @@ func (v *Vault) setOwn(ctx context.Context, st keyring.Store, label string, sec 
 		return err
 	}
 	has, foreign, newFP := false, 0, Fingerprint(sec)
-	var old []string
+	var old, copies []string
 	for i, it := range items {
 		switch fp := Fingerprint(secs[i]); {
 		case !vaultItem(it):
 			foreign++
 		case fp == newFP:
 			has = true
-		case oldFP != "" && fp == oldFP, held[fp]:
+		case oldFP != "" && fp == oldFP:
 			old = append(old, it.ID)
+		case held[fp]:
+			copies = append(copies, it.ID)
 		default:
 			foreign++
 		}
 	}
 	switch {
-	case foreign > 0 && !rotate && len(old) == 0:
+	case foreign > 0 && !rotate && len(old)+len(copies) == 0:
 		return fmt.Errorf("%w: %q holds %d item(s) vault did not store; choose another label, or run `vault doctor`", ErrForeignItem, label, foreign)
-	case foreign == 0 && !has && len(old) <= 1:
-		return st.Set(ctx, label, sec) // replaces vault's own item, the only one
+	case foreign == 0 && !has && len(old) <= 1 && len(copies) == 0:
+		// Replaces vault's own item, the only one. A copy is never
+		// replaced in place: an rm deleting it by id would take the new key.
+		return st.Set(ctx, label, sec)
 	case !has:
 		if err := is.AddItem(ctx, label, sec); err != nil {
 			return err
 		}
 	}
-	for _, id := range old {
+	for _, id := range append(old, copies...) {
 		if err := is.DeleteItem(ctx, id); err != nil && !errors.Is(err, keyring.ErrNotFound) {
 			return err
 		}
@@ -253,6 +257,11 @@ func (v *Vault) checkForeign(ctx context.Context, r *Report, idx *indexState, bs
 		}
 		f := r.add(&Finding{Kind: KindOrphan, Label: label, Warning: true})
 		switch {
+		case named[it.Label] && own:
+			f.Problem = "a second item of vault's under this label, which the entry does not use: a copy an interrupted write left"
+			f.Detail = shown + ", left as it is; doctor never deletes a secret"
+			f.Hint = "leave it: rm or rotate of the key it holds deletes it"
+			continue
 		case named[it.Label]:
 			f.Problem = "a second item under this label, which vault does not use: another program stored it"
 			f.Detail = shown + ", left as it is; vault reads, replaces and deletes only its own item"

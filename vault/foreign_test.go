@@ -398,3 +398,32 @@ func TestRmCopyUnreadable(t *testing.T) {
 		t.Fatalf("items after rm: %+v", all)
 	}
 }
+
+// TestCopyNeverReplacedInPlace: an add over a copy of a held key stores a
+// new item and deletes the copy, so that an rm deleting that copy by its id
+// (dropCopies, in another process) cannot take the new key with it.
+func TestCopyNeverReplacedInPlace(t *testing.T) {
+	ctx := context.Background()
+	v, m := foreignVault(t)
+	kA, kB := "CopyAaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.ccc", "CopyBaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.ccc"
+	if _, err := v.Add(ctx, "a", NewKey{Secret: keyring.NewSecret(kA), Scheme: "apikey", Env: Production, Backend: BackendOS}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.AddItem(ctx, "c", keyring.NewSecret(kA)); err != nil { // the copy
+		t.Fatal(err)
+	}
+	copyItems, _ := m.Items(ctx, "c")
+	if _, err := v.Add(ctx, "c", NewKey{Secret: keyring.NewSecret(kB), Scheme: "apikey", Env: Production, Backend: BackendOS}); err != nil {
+		t.Fatal(err)
+	}
+	items, _ := m.Items(ctx, "c")
+	if len(items) != 1 || items[0].ID == copyItems[0].ID {
+		t.Fatalf("items under c: %+v (the copy was %s)", items, copyItems[0].ID)
+	}
+	if err := m.DeleteItem(ctx, copyItems[0].ID); !errors.Is(err, keyring.ErrNotFound) {
+		t.Fatalf("deleting the copy's id: %v", err)
+	}
+	if sec, _ := m.GetItem(ctx, items[0].ID); sec.Reveal() != kB {
+		t.Fatal("c lost its key")
+	}
+}

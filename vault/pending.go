@@ -174,14 +174,15 @@ func samePending(a, b *Pending) bool {
 }
 
 // dropCopies deletes, for rm and rotate, the copies of the key fp that vault
-// left in backend under labels no entry there owns: an interrupted rename's
+// left in backend under other labels than self: an interrupted rename's
 // under its new label, or a moved label's. While an entry holds the key
 // they are harmless, but once rm or rotate takes the key away a copy would
 // be an orphan that doctor --fix adopts, and the key would come back. The
 // records of dead writes that stood for such a copy go with it. self is the
 // label the key is removed or replaced under, marked by the caller, which
-// therefore still holds the key: no other process can store it meanwhile.
-// An error means a copy may be left; the caller then changes nothing.
+// therefore still holds the key: no other process can store it meanwhile
+// (a key is held under one label only), so whatever else holds it is a
+// copy. An error means a copy may be left; the caller then changes nothing.
 func (v *Vault) dropCopies(ctx context.Context, service, backend, fp, self string) error {
 	st, err := v.store(backend, service)
 	if err != nil {
@@ -191,21 +192,21 @@ func (v *Vault) dropCopies(ctx context.Context, service, backend, fp, self strin
 	if err := v.view(func(t *tx) error { all, _ = t.all(); return nil }); err != nil {
 		return err
 	}
-	owned := map[string]bool{self: true}
+	entries := map[string]bool{} // labels of visible entries in backend
 	var records []*Entry
 	for _, e := range all {
 		switch {
 		case e.Backend != backend:
 		case e.Hidden() && v.stale(e.Pending) && e.Fingerprint == fp:
 			records = append(records, e)
-		default:
-			owned[e.Label] = true
+		case !e.Hidden():
+			entries[e.Label] = true
 		}
 	}
 	if is, ok := st.(keyring.ItemStore); ok {
-		err = dropItemCopies(ctx, is, owned, fp)
+		err = dropItemCopies(ctx, is, self, entries, fp)
 	} else {
-		err = dropFileCopies(ctx, st, owned, fp)
+		err = dropFileCopies(ctx, st, self, fp)
 	}
 	if err != nil {
 		return fmt.Errorf("delete the copies an interrupted write left of the key: %w", err)
@@ -216,9 +217,11 @@ func (v *Vault) dropCopies(ctx context.Context, service, backend, fp, self strin
 	return nil
 }
 
-// dropItemCopies deletes vault's items holding the key fp under labels not
-// in owned. Only those items are read: usually there are none.
-func dropItemCopies(ctx context.Context, is keyring.ItemStore, owned map[string]bool, fp string) error {
+// dropItemCopies deletes vault's items holding the key fp under labels
+// other than self. An item is read only where a copy may be: under a label
+// no visible entry has, or beside another item of vault's; the lone item
+// of an entry's label is that entry's own key. Usually nothing is read.
+func dropItemCopies(ctx context.Context, is keyring.ItemStore, self string, entries map[string]bool, fp string) error {
 	items, err := is.Items(ctx, "")
 	if errors.Is(err, errors.ErrUnsupported) {
 		return nil // one secret per label: no copies to find
@@ -226,8 +229,14 @@ func dropItemCopies(ctx context.Context, is keyring.ItemStore, owned map[string]
 	if err != nil {
 		return err
 	}
+	mine := map[string]int{}
 	for _, it := range items {
-		if owned[it.Label] || !vaultItem(it) {
+		if vaultItem(it) {
+			mine[it.Label]++
+		}
+	}
+	for _, it := range items {
+		if it.Label == self || !vaultItem(it) || entries[it.Label] && mine[it.Label] == 1 {
 			continue
 		}
 		sec, err := is.GetItem(ctx, it.ID)
@@ -239,6 +248,8 @@ func dropItemCopies(ctx context.Context, is keyring.ItemStore, owned map[string]
 		case Fingerprint(sec) != fp:
 			continue
 		}
+		// Replacing a copy adds a new item and deletes the old one, never
+		// in place (setOwn), so this id still names the copy.
 		if err := is.DeleteItem(ctx, it.ID); err != nil && !errors.Is(err, keyring.ErrNotFound) {
 			return err
 		}
@@ -246,10 +257,10 @@ func dropItemCopies(ctx context.Context, is keyring.ItemStore, owned map[string]
 	return nil
 }
 
-// dropFileCopies deletes the secrets holding the key fp under labels not in
-// owned, each checked under the file's lock: another process may have
+// dropFileCopies deletes the secrets holding the key fp under labels other
+// than self, each checked under the file's lock: another process may have
 // stored its own key under such a label since.
-func dropFileCopies(ctx context.Context, st keyring.Store, owned map[string]bool, fp string) error {
+func dropFileCopies(ctx context.Context, st keyring.Store, self, fp string) error {
 	gs, ok := st.(keyring.GuardedStore)
 	ls, ok2 := st.(interface {
 		Labels(context.Context) ([]string, error)
@@ -262,8 +273,11 @@ func dropFileCopies(ctx context.Context, st keyring.Store, owned map[string]bool
 		return err
 	}
 	for _, l := range labels {
-		if owned[l] {
+		if l == self {
 			continue
+		}
+		if sec, err := st.Get(ctx, l); err != nil || Fingerprint(sec) != fp {
+			continue // one decryption for all: the file's is kept
 		}
 		err := gs.DeleteIf(ctx, l, func(old keyring.Secret) error {
 			if Fingerprint(old) != fp {

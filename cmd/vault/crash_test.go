@@ -334,6 +334,15 @@ func TestNoResurrection(t *testing.T) {
 		{name: "rename killed, doctor, rotate", steps: []step{
 			kill("rename:stored", "", "rename", "a", "c"), run("", "doctor", "--fix"),
 			run(kC+"\n", "rotate", "a", "--no-verify")}, want: map[string]string{"a": kC}},
+		{name: "rename killed, add over it killed, rm", steps: []step{
+			kill("rename:stored", "", "rename", "a", "c"), kill("add:reserved", kB+"\n", "add", "c", "--no-verify"),
+			run("", "rm", "a", "--yes")}, want: map[string]string{}},
+		{name: "rename killed, add over it killed, rotate", steps: []step{
+			kill("rename:stored", "", "rename", "a", "c"), kill("add:reserved", kB+"\n", "add", "c", "--no-verify"),
+			run(kC+"\n", "rotate", "a", "--no-verify")}, want: map[string]string{"a": kC}},
+		{name: "rename killed at indexed, add over the old label killed, rm", steps: []step{
+			kill("rename:indexed", "", "rename", "a", "c"), kill("add:reserved", kB+"\n", "add", "a", "--no-verify"),
+			run("", "rm", "c", "--yes")}, want: map[string]string{}},
 		{name: "rename killed, rotate killed", steps: []step{
 			kill("rename:stored", "", "rename", "a", "c"), kill("rotate:stored", kB+"\n", "rotate", "a", "--no-verify")},
 			want: map[string]string{"a": kB}},
