@@ -101,6 +101,7 @@ func (v *Vault) reclaimable(e *Entry, safe *Pending) bool {
 // refused with the doctor hint.
 func (v *Vault) takeover(ctx context.Context, label string) (*Pending, error) {
 	var e, from *Entry
+	var all []*Entry
 	var service string
 	err := v.view(func(t *tx) error {
 		var err error
@@ -108,6 +109,7 @@ func (v *Vault) takeover(ctx context.Context, label string) (*Pending, error) {
 		if e, err = t.get(label); err != nil || e == nil || e.Pending == nil || e.Pending.From == "" {
 			return err
 		}
+		all, _ = t.all()
 		from, err = t.get(e.Pending.From)
 		return err
 	})
@@ -120,6 +122,11 @@ func (v *Vault) takeover(ctx context.Context, label string) (*Pending, error) {
 	case OpRename:
 		if from != nil {
 			return e.Pending, nil // the old label is still there: the rename never happened
+		}
+		if heldElsewhere(all, e, e.Fingerprint) != "" {
+			// The key moved on (renamed again): what the record left is a
+			// copy, which setOwn replaces.
+			return e.Pending, nil
 		}
 	}
 	busy := fmt.Errorf("%w: %q: %s of it was interrupted", ErrBusyEntry, label, opName(e.Pending.Op))

@@ -291,6 +291,13 @@ func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
 			err = nil
 		}
 	}
+	if err == nil && e.Pending != nil && e.Pending.Next != nil {
+		// An interrupted rotate may have stored its new key already.
+		err = deleteOwn(ctx, st, label, e.Pending.Next.Fingerprint)
+		if errors.Is(err, keyring.ErrNotFound) {
+			err = nil
+		}
+	}
 	if err != nil {
 		v.putBack(&marked, e)
 		return nil, err

@@ -343,6 +343,12 @@ func TestNoResurrection(t *testing.T) {
 		{name: "rename killed at indexed, add over the old label killed, rm", steps: []step{
 			kill("rename:indexed", "", "rename", "a", "c"), kill("add:reserved", kB+"\n", "add", "a", "--no-verify"),
 			run("", "rm", "c", "--yes")}, want: map[string]string{}},
+		{name: "rename killed, rename elsewhere, add over the leftover, rm", steps: []step{
+			kill("rename:stored", "", "rename", "a", "c"), run("", "rename", "a", "d"),
+			run(kB+"\n", "add", "c", "--no-verify"), run("", "rm", "d", "--yes")}, want: map[string]string{"c": kB}},
+		{name: "rotate killed, rm", steps: []step{
+			kill("rotate:stored", kB+"\n", "rotate", "a", "--no-verify"), run("", "rm", "a", "--yes")},
+			want: map[string]string{}},
 		{name: "rename killed, rotate killed", steps: []step{
 			kill("rename:stored", "", "rename", "a", "c"), kill("rotate:stored", kB+"\n", "rotate", "a", "--no-verify")},
 			want: map[string]string{"a": kB}},
