@@ -116,14 +116,15 @@ func deleteOwn(ctx context.Context, st keyring.Store, label, fp string) error {
 }
 
 // setOwn stores sec under label in place of vault's old item there: the
-// one whose fingerprint is oldFP (the entry's key, for a rotate; "" for an
+// one whose fingerprint is in olds (the entry's keys, for a rotate: its own
+// and the one an interrupted rotate may have stored; none for an
 // add or rename), or a copy of a key an entry holds (an interrupted
 // rename's leftover: replacing it loses nothing). Another program's item is
 // never replaced: with no old item of vault's it is refused
 // (ErrForeignItem), otherwise the new item goes beside it and vault's old
 // one is deleted. In a file, a key no entry holds is never overwritten
 // (ErrOrphan).
-func (v *Vault) setOwn(ctx context.Context, st keyring.Store, label string, sec keyring.Secret, oldFP string, rotate bool) error {
+func (v *Vault) setOwn(ctx context.Context, st keyring.Store, label string, sec keyring.Secret, olds []string, rotate bool) error {
 	held, err := v.heldKeys()
 	if err != nil {
 		return err
@@ -136,7 +137,7 @@ func (v *Vault) setOwn(ctx context.Context, st keyring.Store, label string, sec 
 		}
 		newFP := Fingerprint(sec)
 		return gs.SetIf(ctx, label, sec, func(old keyring.Secret) error {
-			if fp := Fingerprint(old); fp == newFP || fp == oldFP || held[fp] {
+			if fp := Fingerprint(old); fp == newFP || slices.Contains(olds, fp) || held[fp] {
 				return nil
 			}
 			if rotate {
@@ -156,7 +157,7 @@ func (v *Vault) setOwn(ctx context.Context, st keyring.Store, label string, sec 
 			foreign++
 		case fp == newFP:
 			has = true
-		case oldFP != "" && fp == oldFP:
+		case slices.Contains(olds, fp):
 			old = append(old, it.ID)
 		case held[fp]:
 			copies = append(copies, it.ID)
@@ -258,9 +259,12 @@ func (v *Vault) checkForeign(ctx context.Context, r *Report, idx *indexState, bs
 		f := r.add(&Finding{Kind: KindOrphan, Label: label, Warning: true})
 		switch {
 		case named[it.Label] && own:
-			f.Problem = "a second item of vault's under this label, which the entry does not use: a copy an interrupted write left"
+			f.Problem = "a second item of vault's under this label, which the entry does not use: the leftover of an interrupted write"
 			f.Detail = shown + ", left as it is; doctor never deletes a secret"
 			f.Hint = "leave it: rm or rotate of the key it holds deletes it"
+			if heldElsewhere(idx.entries, nil, fp) == "" {
+				f.Hint = "no entry holds its key: if you need it, store it under a free label with `vault add`; otherwise delete it with `secret-tool`"
+			}
 			continue
 		case named[it.Label]:
 			f.Problem = "a second item under this label, which vault does not use: another program stored it"

@@ -283,10 +283,16 @@ func dropFileCopies(ctx context.Context, st keyring.Store, self, fp string) erro
 		if l == self {
 			continue
 		}
-		if sec, err := st.Get(ctx, l); err != nil || Fingerprint(sec) != fp {
-			continue // one decryption for all: the file's is kept
+		sec, err := st.Get(ctx, l) // one decryption for all: the file's is kept
+		switch {
+		case errors.Is(err, keyring.ErrNotFound):
+			continue
+		case err != nil:
+			return err
+		case Fingerprint(sec) != fp:
+			continue
 		}
-		err := gs.DeleteIf(ctx, l, func(old keyring.Secret) error {
+		err = gs.DeleteIf(ctx, l, func(old keyring.Secret) error {
 			if Fingerprint(old) != fp {
 				return keyring.ErrNotFound
 			}

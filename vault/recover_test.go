@@ -396,3 +396,48 @@ func TestRmDuringRename(t *testing.T) {
 		t.Fatalf("rotate during a rename: %v", err)
 	}
 }
+
+// getFails is a file backend whose reads of one label fail (a lock held past
+// its bound, say).
+type getFails struct {
+	*keyring.File
+	label string
+}
+
+func (g getFails) Get(ctx context.Context, label string) (keyring.Secret, error) {
+	if label == g.label {
+		return keyring.Secret{}, errors.New("the file backend is busy")
+	}
+	return g.File.Get(ctx, label)
+}
+
+// TestRmCopyUnreadableFile: in the file too, a label that may hold a copy of
+// the key and cannot be read makes rm change nothing.
+func TestRmCopyUnreadableFile(t *testing.T) {
+	fx := newDoctorFixture(t)
+	ctx := context.Background()
+	fx.addTo(t, "a", docKeyMain, BackendFile)
+	if err := fx.file.Set(ctx, "c", keyring.NewSecret(docKeyMain)); err != nil { // the copy
+		t.Fatal(err)
+	}
+	stores := fx.v.Stores
+	fx.v.Stores = func(backend, service string) (keyring.Store, error) {
+		if backend == BackendFile {
+			return getFails{fx.file, "c"}, nil
+		}
+		return stores(backend, service)
+	}
+	if _, err := fx.v.Remove(ctx, "a"); err == nil || !strings.Contains(err.Error(), "nothing was removed") {
+		t.Fatalf("rm with an unreadable label: %v", err)
+	}
+	if got := doctorLabels(t, fx.v); got != "a" {
+		t.Fatalf("labels after the refused rm: %q", got)
+	}
+	fx.v.Stores = stores
+	if _, err := fx.v.Remove(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if labels, _ := fx.file.Labels(ctx); len(labels) != 0 {
+		t.Fatalf("keys.age after rm: %v", labels)
+	}
+}

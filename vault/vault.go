@@ -213,7 +213,7 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 	v.fault("add:reserved")
 	st, err := v.store(k.Backend, service)
 	if err == nil {
-		err = v.setOwn(ctx, st, label, k.Secret, "", false)
+		err = v.setOwn(ctx, st, label, k.Secret, nil, false)
 	}
 	if err != nil {
 		v.putBack(&reserved, nil)
@@ -379,7 +379,7 @@ func (v *Vault) Rename(ctx context.Context, from, to string) error {
 		err = fmt.Errorf("%q: %w", from, ErrMismatch)
 	}
 	if err == nil {
-		err = v.setOwn(ctx, st, to, sec, "", false)
+		err = v.setOwn(ctx, st, to, sec, nil, false)
 	}
 	if err != nil {
 		v.putBack(reserved, nil)
@@ -537,7 +537,11 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 		st, err = v.store(old.Backend, service)
 	}
 	if err == nil {
-		err = v.setOwn(ctx, st, label, k.Secret, old.Fingerprint, true)
+		olds := []string{old.Fingerprint}
+		if old.Pending != nil && old.Pending.Next != nil {
+			olds = append(olds, old.Pending.Next.Fingerprint) // an interrupted rotate's
+		}
+		err = v.setOwn(ctx, st, label, k.Secret, olds, true)
 	}
 	if err != nil {
 		v.putBack(marked, old)

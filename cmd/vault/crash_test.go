@@ -349,6 +349,9 @@ func TestNoResurrection(t *testing.T) {
 		{name: "rotate killed, rm", steps: []step{
 			kill("rotate:stored", kB+"\n", "rotate", "a", "--no-verify"), run("", "rm", "a", "--yes")},
 			want: map[string]string{}},
+		{name: "rotate killed, rotate again, rm", steps: []step{
+			kill("rotate:stored", kB+"\n", "rotate", "a", "--no-verify"), run(kC+"\n", "rotate", "a", "--no-verify"),
+			run("", "rm", "a", "--yes")}, want: map[string]string{}},
 		{name: "rename killed, rotate killed", steps: []step{
 			kill("rename:stored", "", "rename", "a", "c"), kill("rotate:stored", kB+"\n", "rotate", "a", "--no-verify")},
 			want: map[string]string{"a": kB}},
