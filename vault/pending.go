@@ -304,3 +304,45 @@ func dropFileCopies(ctx context.Context, st keyring.Store, self, fp string) erro
 	}
 	return nil
 }
+
+// settleRotate resolves, as doctor --fix would, a rotate of label that was
+// interrupted, before rm or another rotate marks the entry (their mark
+// would replace the record of the key that rotate may have stored): the
+// secret under the label decides whether the rotate finished (the new key
+// is the entry's) or not (the old one is). An entry in any other state is
+// left to the caller.
+func (v *Vault) settleRotate(ctx context.Context, label string) error {
+	var e *Entry
+	var service string
+	if err := v.view(func(t *tx) error {
+		var err error
+		service = t.service()
+		e, err = t.get(label)
+		return err
+	}); err != nil || e == nil {
+		return err
+	}
+	p := e.Pending
+	if p == nil || p.Op != OpRotate || p.Next == nil || !v.stale(p) {
+		return nil
+	}
+	st, err := v.store(e.Backend, service)
+	if err != nil {
+		return err
+	}
+	want := *e
+	want.Pending = nil
+	sec, err := ownSecret(ctx, st, label, p.Next.Fingerprint)
+	switch {
+	case err == nil && Fingerprint(sec) == p.Next.Fingerprint:
+		want = *p.Next
+		want.Pending = nil
+	case err != nil && !errors.Is(err, keyring.ErrNotFound):
+		return err
+	default:
+		if sec, err = ownSecret(ctx, st, label, e.Fingerprint); err != nil || Fingerprint(sec) != e.Fingerprint {
+			return fmt.Errorf("%w: %q: a rotate of it was interrupted and its backend holds neither key; run `vault doctor`", ErrBusyEntry, label)
+		}
+	}
+	return v.replacePending(e, &want)(ctx)
+}

@@ -261,6 +261,9 @@ func (v *Vault) target(t *tx, label string, abandoned bool) (*Entry, error) {
 // already gone is not an error. The mark keeps a rename or rotate from
 // starting on the entry meanwhile. Removing the default unsets it.
 func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
+	if err := v.settleRotate(ctx, label); err != nil {
+		return nil, err
+	}
 	var e *Entry
 	var service string
 	marked := Entry{}
@@ -491,6 +494,9 @@ func (v *Vault) fileThere(entries []*Entry, label string) error {
 // and default. The entry is marked with the new fingerprint first, so that
 // a crash after the secret is replaced can be completed by Doctor.
 func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, error) {
+	if err := v.settleRotate(ctx, label); err != nil {
+		return nil, err
+	}
 	var old, next, marked *Entry
 	var service string
 	fp := Fingerprint(k.Secret)

@@ -352,6 +352,15 @@ func TestNoResurrection(t *testing.T) {
 		{name: "rotate killed, rotate again, rm", steps: []step{
 			kill("rotate:stored", kB+"\n", "rotate", "a", "--no-verify"), run(kC+"\n", "rotate", "a", "--no-verify"),
 			run("", "rm", "a", "--yes")}, want: map[string]string{}},
+		{name: "rotate killed, rotate killed at marked, rm", steps: []step{
+			kill("rotate:stored", kB+"\n", "rotate", "a", "--no-verify"), kill("rotate:marked", kC+"\n", "rotate", "a", "--no-verify"),
+			run("", "rm", "a", "--yes")}, want: map[string]string{}},
+		{name: "rotate killed, rm killed at marked, rm", steps: []step{
+			kill("rotate:stored", kB+"\n", "rotate", "a", "--no-verify"), kill("rm:marked", "", "rm", "a", "--yes"),
+			run("", "rm", "a", "--yes")}, want: map[string]string{}},
+		{name: "rotate killed, rm killed at marked, rotate", steps: []step{
+			kill("rotate:stored", kB+"\n", "rotate", "a", "--no-verify"), kill("rm:marked", "", "rm", "a", "--yes"),
+			run(kC+"\n", "rotate", "a", "--no-verify")}, want: map[string]string{"a": kC}},
 		{name: "rename killed, rotate killed", steps: []step{
 			kill("rename:stored", "", "rename", "a", "c"), kill("rotate:stored", kB+"\n", "rotate", "a", "--no-verify")},
 			want: map[string]string{"a": kB}},
