@@ -309,8 +309,8 @@ func dropFileCopies(ctx context.Context, st keyring.Store, self, fp string) erro
 // interrupted, before rm or another rotate marks the entry (their mark
 // would replace the record of the key that rotate may have stored): the
 // secret under the label decides whether the rotate finished (the new key
-// is the entry's) or not (the old one is). An entry in any other state is
-// left to the caller.
+// is the entry's) or not (the old one is). An entry in any other state, or
+// whose backend holds neither key, is left to the caller.
 func (v *Vault) settleRotate(ctx context.Context, label string) error {
 	var e *Entry
 	var service string
@@ -341,7 +341,9 @@ func (v *Vault) settleRotate(ctx context.Context, label string) error {
 		return err
 	default:
 		if sec, err = ownSecret(ctx, st, label, e.Fingerprint); err != nil || Fingerprint(sec) != e.Fingerprint {
-			return fmt.Errorf("%w: %q: a rotate of it was interrupted and its backend holds neither key; run `vault doctor`", ErrBusyEntry, label)
+			// Neither key is there: nothing to settle. rm removes what is
+			// left and rotate stores its key, each minding the record.
+			return nil
 		}
 	}
 	return v.replacePending(e, &want)(ctx)

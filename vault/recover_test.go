@@ -441,3 +441,25 @@ func TestRmCopyUnreadableFile(t *testing.T) {
 		t.Fatalf("keys.age after rm: %v", labels)
 	}
 }
+
+// TestRmAfterRotateKeyGone: rm of an entry whose rotate was interrupted and
+// whose secret is gone altogether removes it: a secret already gone is not
+// an error.
+func TestRmAfterRotateKeyGone(t *testing.T) {
+	fx := newDoctorFixture(t)
+	ctx := context.Background()
+	fx.addTo(t, "a", docKeyMain, BackendFile)
+	doctorInterrupt(t, fx.v, "rotate:marked", func() {
+		_, _ = fx.v.Rotate(ctx, "a", NewKey{Secret: keyring.NewSecret(docKeyOther), Scheme: "apikey"})
+	})
+	doctorAbandon(t, fx.v, "a")
+	if err := fx.file.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.v.Remove(ctx, "a"); err != nil {
+		t.Fatalf("rm: %v", err)
+	}
+	if got := doctorLabels(t, fx.v); got != "" {
+		t.Fatalf("labels after rm: %q", got)
+	}
+}
