@@ -15,20 +15,20 @@ import (
 var ErrFileMissing = errors.New(keyring.FileName + " does not exist")
 
 // CheckFileBackend tells, from s, whether a key may be stored in the file
-// backend under label now, so that a command can refuse before a person
-// types a passphrase or pastes a key. Add and Rotate check again under the
-// index lock.
-func (v *Vault) CheckFileBackend(s *Snapshot, label string) error {
-	return v.fileThere(slices.Concat(s.Entries, s.Pending), label)
+// backend now, so that a command can refuse before a person types a
+// passphrase or pastes a key. Add and Rotate check again under the index
+// lock.
+func (v *Vault) CheckFileBackend(s *Snapshot) error {
+	return v.fileThere(slices.Concat(s.Entries, s.Pending))
 }
 
-// fileThere refuses to start a new keys.age while entries other than
-// label's keep their keys in a missing one: restoring that file from a
-// backup would then lose the key the new one holds.
-func (v *Vault) fileThere(entries []*Entry, label string) error {
+// fileThere refuses to start a new keys.age while entries keep their keys
+// in a missing one: restoring that file from a backup would then lose the
+// key the new one holds.
+func (v *Vault) fileThere(entries []*Entry) error {
 	n := 0
 	for _, e := range entries {
-		if e.Backend == BackendFile && e.Label != label && !e.moved() && !e.reservation() {
+		if e.Backend == BackendFile && !e.moved() && !e.reservation() {
 			n++
 		}
 	}

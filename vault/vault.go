@@ -199,7 +199,7 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 			return errFull()
 		}
 		if k.Backend == BackendFile {
-			if err := v.fileThere(others, label); err != nil {
+			if err := v.fileThere(others); err != nil {
 				return err
 			}
 		}
@@ -475,7 +475,7 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 		all, _ := t.all()
 		if old.Backend == BackendFile {
 			// Its own entry counts: the backup holds its old key.
-			if err := v.fileThere(all, ""); err != nil {
+			if err := v.fileThere(all); err != nil {
 				return err
 			}
 		}

@@ -179,7 +179,7 @@ func unreachable(err error) bool {
 // backend unlocked.
 func readyBackend(c *cli.Context, cfg *config, snap *vault.Snapshot) error {
 	if cfg.backend != vault.BackendOS {
-		if err := cfg.vault().CheckFileBackend(snap, ""); err != nil {
+		if err := cfg.vault().CheckFileBackend(snap); err != nil {
 			return err
 		}
 		return cfg.unlockFile(cmdContext(c))
@@ -217,7 +217,7 @@ func chooseFileBackend(c *cli.Context, cfg *config, snap *vault.Snapshot, cause 
 	if !e.interactive() {
 		return withHint(cause, "no keychain here: store the key in an encrypted file with `--backend file` (or TOLOKA_VAULT_BACKEND=file)")
 	}
-	if err := cfg.vault().CheckFileBackend(snap, ""); err != nil {
+	if err := cfg.vault().CheckFileBackend(snap); err != nil {
 		return withHint(cause, fmt.Sprintf("nothing was stored; the file backend cannot take it either: %v", err))
 	}
 	fmt.Fprintf(e.stderr, "The OS keychain cannot be reached: %v\n", cause)

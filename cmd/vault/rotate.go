@@ -53,7 +53,7 @@ func runRotate(c *cli.Context) error {
 		}
 	}
 	if old.Backend == vault.BackendFile {
-		if err := v.CheckFileBackend(snap, ""); err != nil {
+		if err := v.CheckFileBackend(snap); err != nil {
 			return err
 		}
 	}
