@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -150,6 +151,57 @@ func (v *Vault) takeover(ctx context.Context, label string) (*Pending, error) {
 	}
 	return nil, fmt.Errorf("%w: %q holds the key (%s***) stored by %s that was interrupted; it is finished now (use `vault rotate %s` to replace its key)",
 		ErrExists, label, e.Prefix, opName(e.Pending.Op), label)
+}
+
+// abandonedAdds settles, before label takes the key fp, the adds of the
+// same key under other labels whose process died. Killed before it stored
+// the key, such an add leaves a hidden record that would make the key look
+// stored under a label no list shows: its Pending is returned, for the
+// write to drop (dropAbandoned) in the transaction that takes the key.
+// Killed after, it is finished as doctor --fix would, and the key is held
+// there.
+func (v *Vault) abandonedAdds(ctx context.Context, fp, label string) ([]*Pending, error) {
+	var others []string
+	err := v.view(func(t *tx) error {
+		all, _ := t.all()
+		for _, o := range all {
+			if o.Label != label && o.Fingerprint == fp && o.Pending != nil && o.Pending.Op == OpAdd && v.stale(o.Pending) {
+				others = append(others, o.Label)
+			}
+		}
+		return nil
+	})
+	var drop []*Pending
+	for _, o := range others {
+		if err != nil {
+			break
+		}
+		var p *Pending
+		p, err = v.takeover(ctx, o)
+		if errors.Is(err, ErrExists) {
+			err = errDuplicate(o) // finished just now
+		}
+		if p != nil {
+			drop = append(drop, p)
+		}
+	}
+	return drop, err
+}
+
+// dropAbandoned deletes the records abandonedAdds returned that are still
+// there, and returns entries without them.
+func dropAbandoned(t *tx, entries []*Entry, drop []*Pending) ([]*Entry, error) {
+	kept := entries[:0:0]
+	for _, e := range entries {
+		if e.Pending != nil && e.Pending.Op == OpAdd && slices.ContainsFunc(drop, func(p *Pending) bool { return samePending(e.Pending, p) }) {
+			if err := t.delete(e.Label); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		kept = append(kept, e)
+	}
+	return kept, nil
 }
 
 func (v *Vault) pending(op string) *Pending {

@@ -272,3 +272,76 @@ func takeByAdd(v *Vault) error {
 }
 
 func takeByRename(v *Vault) error { return v.Rename(context.Background(), "other", "prod") }
+
+// An add killed before it stored its key leaves a hidden record with the
+// key's fingerprint. Another label taking that key (add, rotate) must not be
+// told the key is stored under a label no list shows: the record is
+// dropped with the write. An add killed after it stored the key is
+// finished instead, and then the key is stored there.
+func TestAbandonedAddDoesNotHoldItsKey(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		step string
+		op   string
+	}{{"add:reserved", "add"}, {"add:reserved", "rotate"}, {"add:stored", "add"}, {"add:stored", "rotate"}} {
+		t.Run(tc.step+"/"+tc.op, func(t *testing.T) {
+			v, mem := newTestVault(t)
+			if _, err := v.Add(ctx, "x", key(t, 2)); err != nil {
+				t.Fatal(err)
+			}
+			doctorInterrupt(t, v, tc.step, func() { _, _ = v.Add(ctx, "c", key(t, 1)) })
+			doctorAbandon(t, v, "c")
+			if tc.step == "add:reserved" {
+				// A second one, under another label (an add can no longer
+				// leave it: it would drop c's record).
+				err := v.update(func(tx *tx) error {
+					c, err := tx.get("c")
+					if err != nil {
+						return err
+					}
+					e, p := *c, *c.Pending
+					p.Since = p.Since.Add(time.Second)
+					e.Label, e.Pending = "e", &p
+					return tx.put(&e)
+				})
+				if s, _ := v.List(); err != nil || len(s.Pending) != 2 {
+					t.Fatalf("two abandoned adds: %v, %+v", err, s.Pending)
+				}
+			}
+			var err error
+			target := "d"
+			if tc.op == "add" {
+				_, err = v.Add(ctx, "d", key(t, 1))
+			} else {
+				target = "x"
+				_, err = v.Rotate(ctx, "x", key(t, 1))
+			}
+			s, lerr := v.List()
+			if lerr != nil {
+				t.Fatal(lerr)
+			}
+			if tc.step == "add:stored" {
+				// The key is stored under c: c is finished and holds it.
+				if !errors.Is(err, ErrDuplicate) || !strings.Contains(err.Error(), `"c"`) {
+					t.Fatalf("%s: want the key held by c, got %v", tc.op, err)
+				}
+				if e := s.Find("c"); e == nil || e.Pending != nil {
+					t.Fatalf("c not finished: %+v", s.Entries)
+				}
+				if err := holds(mem, "c", key(t, 1)); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%s over an abandoned add of the same key: %v", tc.op, err)
+			}
+			if len(s.Pending) != 0 || s.Find("c") != nil || s.Find("e") != nil {
+				t.Fatalf("an abandoned record is left: entries %+v, pending %+v", s.Entries, s.Pending)
+			}
+			if err := holds(mem, target, key(t, 1)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -163,6 +163,10 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 		return nil, err
 	}
 	e := v.newEntry(label, k, v.now())
+	abandoned, err := v.abandonedAdds(ctx, e.Fingerprint, label)
+	if err != nil {
+		return nil, err
+	}
 	reserved := *e
 	reserved.Pending = v.pending(OpAdd)
 	var service string
@@ -171,6 +175,10 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 		all, damaged := t.all()
 		if slices.Contains(damaged, label) {
 			return errDamagedEntry(label)
+		}
+		all, err := dropAbandoned(t, all, abandoned)
+		if err != nil {
+			return err
 		}
 		others := all[:0:0]
 		for _, o := range all {
@@ -466,13 +474,20 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 	var old, next, marked *Entry
 	var service string
 	fp := Fingerprint(k.Secret)
-	err := v.update(func(t *tx) error {
+	abandoned, err := v.abandonedAdds(ctx, fp, label)
+	if err != nil {
+		return nil, err
+	}
+	err = v.update(func(t *tx) error {
 		service = t.service()
 		var err error
 		if old, err = v.target(t, label, false); err != nil {
 			return err
 		}
 		all, _ := t.all()
+		if all, err = dropAbandoned(t, all, abandoned); err != nil {
+			return err
+		}
 		if old.Backend == BackendFile {
 			// Its own entry counts: the backup holds its old key.
 			if err := v.fileThere(all); err != nil {

@@ -364,6 +364,12 @@ func TestNoResurrection(t *testing.T) {
 		{name: "rename killed, rotate killed", steps: []step{
 			kill("rename:stored", "", "rename", "a", "c"), kill("rotate:stored", kB+"\n", "rotate", "a", "--no-verify")},
 			want: map[string]string{"a": kB}},
+		{name: "add killed before storing, the same key added elsewhere", steps: []step{
+			kill("add:reserved", kB+"\n", "add", "c", "--no-verify"), run(kB+"\n", "add", "d", "--no-verify")},
+			want: map[string]string{"a": kA, "d": kB}},
+		{name: "add killed before storing, rotate to the same key", steps: []step{
+			kill("add:reserved", kB+"\n", "add", "c", "--no-verify"), run(kB+"\n", "rotate", "a", "--no-verify")},
+			want: map[string]string{"a": kB}},
 		{name: "mismatch, rm", file: true, steps: []step{
 			run(kB+"\n", "rotate", "a", "--no-verify"), {args: []string{"restore"}},
 			run("", "rm", "a", "--yes")}, want: map[string]string{}},
