@@ -351,3 +351,43 @@ func TestLogReadOnceAcrossRotation(t *testing.T) {
 		t.Fatalf("ReadLog: %v, %+v", err, r.Events)
 	}
 }
+
+// A key's time of use goes with it: a key rotated away leaves no record
+// behind, and a key that comes back (rotated back to, added again) starts
+// at null.
+func TestRotatedKeyStartsUnused(t *testing.T) {
+	v, _ := newTestVault(t)
+	ctx := context.Background()
+	k1, k2 := key(t, 1), key(t, 2)
+	e, err := v.Add(ctx, "a", k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Use(e, ActionGet, ""); err != nil || v.LastUsed(e) == nil {
+		t.Fatalf("use: %v", err)
+	}
+	e2, err := v.Rotate(ctx, "a", k2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.LastUsed(e2) != nil {
+		t.Fatal("the new key counts as used")
+	}
+	if v.LastUsed(e) != nil {
+		t.Fatal("the rotated-away key keeps its time of use")
+	}
+	// A record left behind (by an earlier version, or a use racing the
+	// rotate) does not follow the key back in.
+	if err := v.touchUsed(e.Fingerprint, v.now()); err != nil {
+		t.Fatal(err)
+	}
+	if e3, err := v.Rotate(ctx, "a", k1); err != nil || v.LastUsed(e3) != nil {
+		t.Fatalf("rotated back: %v, last used %v", err, v.LastUsed(e3))
+	}
+	if err := v.touchUsed(e2.Fingerprint, v.now()); err != nil {
+		t.Fatal(err)
+	}
+	if e4, err := v.Add(ctx, "b", k2); err != nil || v.LastUsed(e4) != nil {
+		t.Fatalf("added again: %v, last used %v", err, v.LastUsed(e4))
+	}
+}

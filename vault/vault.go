@@ -226,6 +226,7 @@ func (v *Vault) Add(ctx context.Context, label string, k NewKey) (*Entry, error)
 		return nil, err
 	}
 	v.fault("add:stored")
+	_ = v.forgetUse(e.Fingerprint) // a new key starts unused
 	if err := v.update(func(t *tx) error { return t.put(e) }); err != nil {
 		// The index cannot take the entry: take the secret back out so
 		// that the two stores agree, and report the index error.
@@ -535,9 +536,14 @@ func (v *Vault) Rotate(ctx context.Context, label string, k NewKey) (*Entry, err
 		return nil, err
 	}
 	v.fault("rotate:stored")
+	_ = v.forgetUse(next.Fingerprint) // the new key starts unused
 	err = v.update(func(t *tx) error { return t.put(next) })
 	if err != nil {
 		return nil, fmt.Errorf("the new key is stored but the index could not be updated (run `vault doctor --fix`): %w", err)
+	}
+	_ = v.forgetUse(old.Fingerprint) // its time of use goes with it
+	if old.Pending != nil && old.Pending.Next != nil {
+		_ = v.forgetUse(old.Pending.Next.Fingerprint)
 	}
 	return next, nil
 }
