@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,9 @@ func TestDamagedEntry(t *testing.T) {
 	}
 	if r := sb.must("", "rm", "b", "--yes"); !strings.Contains(r.stdout, "removed the damaged entry b") {
 		t.Fatalf("rm b: %s", r)
+	}
+	if r := sb.must("", "log", "b"); !regexp.MustCompile(`(?m)^\S+\s+rm\s+b\b.*damaged`).MatchString(r.stdout) {
+		t.Fatalf("the rm of a damaged entry is not logged: %s", r)
 	}
 	r = sb.must("", "doctor", "--fix")
 	for _, want := range []string{"dropping the damaged entry c",

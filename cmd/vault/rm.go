@@ -82,6 +82,7 @@ func runRm(c *cli.Context) error {
 		if err := v.DropDamaged(l); err != nil {
 			return err
 		}
+		record(e, v, vault.Event{Action: vault.ActionRemove, Label: l, Detail: "damaged entry"})
 		fmt.Fprintf(e.stdout, "removed the damaged entry %s; a secret stored under it stays in its backend (`vault doctor` reports it)\n", l)
 	}
 	for _, en := range entries {
