@@ -154,6 +154,11 @@ func TestParseRecipient(t *testing.T) {
 		"age1notakey",
 		x.String(), // a private key: never echoed
 		"ssh-ed25519 AAAAnotbase64",
+		// One value, one recipient: a second line would be dropped or,
+		// before a valid one, garbage passed over.
+		x.Recipient().String() + "\n" + x.Recipient().String(),
+		"garbage here\n" + sshLine,
+		sshLine + "\n" + x.Recipient().String(),
 		"ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEmKSENjQEezOmxkZMy7opKgwFB9nkt5YRrYMjNuG5N87uRgg6CLrbo5wAdT/y6v0mKV0U2w0WZ2YB/++Tpockg=",
 	} {
 		_, err := ParseRecipient(bad)

@@ -21,11 +21,14 @@ var errSSHType = errors.New("SSH key type age cannot encrypt to")
 // ErrIdentity means an identity file holds no identity vault can use.
 var ErrIdentity = errors.New("not an identity")
 
-// ParseRecipient parses one recipient: an age X25519 public key (age1…) or
-// an SSH public key (ssh-ed25519 or ssh-rsa, as in a .pub file or an
-// authorized_keys line, options allowed).
+// ParseRecipient parses one recipient, on one line: an age X25519 public
+// key (age1…) or an SSH public key (ssh-ed25519 or ssh-rsa, as in a .pub
+// file or an authorized_keys line, options allowed).
 func ParseRecipient(s string) (age.Recipient, error) {
 	s = strings.TrimSpace(s)
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, fmt.Errorf("%w: one value holds several lines; give one recipient per --recipient, or a file of them with --recipient-file", ErrRecipient)
+	}
 	if strings.HasPrefix(s, "age1") {
 		rs, err := age.ParseRecipients(strings.NewReader(s))
 		if err != nil {
