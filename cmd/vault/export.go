@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"filippo.io/age"
@@ -86,6 +87,9 @@ func runExport(c *cli.Context) error {
 		return err
 	}
 	e := cfg.e
+	if err := outsideVault(cfg.dir, c.String("output")); err != nil {
+		return err
+	}
 	entries := make([]*vault.Entry, len(labels))
 	for i, l := range labels {
 		if entries[i], err = snap.Lookup(l); err != nil {
@@ -154,6 +158,45 @@ func recipientsOf(c *cli.Context) ([]age.Recipient, error) {
 			"pass --recipient age1... or ssh-ed25519 ..., or --recipient-file with their .pub file")
 	}
 	return rs, nil
+}
+
+// outsideVault refuses an --output in the vault directory, or one that is
+// a file of it by another name (a link): writing there could replace
+// keys.age or the index and lose keys that were never exported.
+func outsideVault(dir, path string) error {
+	if path == "" {
+		return nil
+	}
+	vdir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil // no vault directory: nothing of it to overwrite
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		// Not there yet: where it would be created.
+		real, err = filepath.EvalSymlinks(filepath.Dir(abs))
+		real = filepath.Join(real, filepath.Base(abs))
+	}
+	if err == nil {
+		if rel, err := filepath.Rel(vdir, real); err == nil && filepath.IsLocal(rel) {
+			return usageErr("--output %s is in the vault directory %s; write the export elsewhere", path, dir)
+		}
+	}
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() {
+		return nil
+	}
+	files, _ := os.ReadDir(vdir)
+	for _, f := range files {
+		if fi, err := os.Stat(filepath.Join(vdir, f.Name())); err == nil && os.SameFile(st, fi) {
+			return usageErr("--output %s is one of the vault's own files (%s) by another name; write the export elsewhere", path, f.Name())
+		}
+	}
+	return nil
 }
 
 // writePrivate writes data to path, readable by its owner only when it is
