@@ -178,11 +178,14 @@ type identities struct {
 }
 
 // importIdentities reads the --identity files or, with none, the default
-// SSH keys that exist. A passphrase-protected SSH key is asked for on the
-// terminal, only when it matches the file.
+// SSH keys that exist; a default that cannot be used is skipped with a
+// warning while another can. A passphrase-protected SSH key is asked for on
+// the terminal, only when it matches the file.
 func importIdentities(e *env, paths []string) (*identities, error) {
 	ids := &identities{}
-	if len(paths) == 0 {
+	defaults := len(paths) == 0
+	var unusable []error
+	if defaults {
 		home := e.getenv("HOME")
 		if home == "" {
 			home = e.getenv("USERPROFILE")
@@ -217,10 +220,20 @@ func importIdentities(e *env, paths []string) (*identities, error) {
 			return []byte(s), nil
 		}
 		more, err := vault.ParseIdentityFile(p, data, pub, ask)
-		if err != nil {
+		if err != nil && !defaults {
 			return nil, &exitError{code: exitUsage, err: err}
 		}
+		if err != nil {
+			unusable = append(unusable, err)
+			continue
+		}
 		ids.ids = append(ids.ids, more...)
+	}
+	if len(ids.ids) == 0 && len(unusable) > 0 {
+		return nil, &exitError{code: exitUsage, err: unusable[0]}
+	}
+	for _, err := range unusable {
+		fmt.Fprintf(e.stderr, "warning: skipped a default identity: %v\n", err)
 	}
 	return ids, nil
 }
