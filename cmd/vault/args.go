@@ -229,12 +229,29 @@ func permute(app *cli.App, args []string) []string {
 			}
 			for _, want := range kinds {
 				if k == want {
-					out = append(out, w.text)
+					out = append(out, canonical(w))
 				}
 			}
 		}
 	}
 	return out
+}
+
+// canonical spells a known flag by its first name (-R as --recipient-file):
+// urfave/cli refuses a repeatable flag given by two of its names.
+func canonical(w word) string {
+	if (w.kind != kFlag && w.kind != kGlobal) || w.flag == nil {
+		return w.text
+	}
+	name, hasValue := flagName(w.text)
+	if name == w.flag.Names()[0] {
+		return w.text
+	}
+	s := "--" + w.flag.Names()[0]
+	if hasValue {
+		s += w.text[strings.IndexByte(w.text, '='):]
+	}
+	return s
 }
 
 // danglingFlag refuses a flag that needs a value but ends the command line

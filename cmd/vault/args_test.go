@@ -20,6 +20,10 @@ func TestPermute(t *testing.T) {
 		{"vault --dir /d list --json", "vault --dir /d list --json"},
 		{"vault exec main --dir /d env", "vault exec main --dir /d env"},
 		{"vault nosuch --x y", "vault nosuch --x y"},
+		// Flags by their first name: urfave/cli refuses -R with --recipient-file.
+		{"vault export a -R f --recipient-file g -o=out -r=k", "vault export --recipient-file f --recipient-file g --output=out --recipient=k a"},
+		{"vault rm a -y", "vault rm --yes a"},
+		{"vault rm a --nosuch -y", "vault rm --nosuch --yes a"},
 	}
 	app := newApp(systemEnv())
 	for _, c := range cases {
