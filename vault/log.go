@@ -242,7 +242,7 @@ func (v *Vault) ReadLog(label string, limit int) (*LogRead, error) {
 		lines = append(ls, lines...)
 	}
 	r := &LogRead{}
-	names := lineage{label: true}
+	names := newLineage(label)
 	for i := len(lines) - 1; i >= 0 && (limit <= 0 || len(r.Events) < limit); i-- {
 		if len(bytes.TrimSpace(lines[i])) == 0 {
 			continue
@@ -267,26 +267,41 @@ func decodeEvent(line []byte) (Event, bool) {
 	return ev, true
 }
 
-// lineage is the set of names a key has had, gathered while the log is
-// walked back from its newest line.
-type lineage map[string]bool
+// lineage follows one entry back through the log, from its newest line:
+// the names it has had, and those it has a line under so far.
+type lineage struct{ names, seen map[string]bool }
 
-// about reports whether ev is about the key: a line under one of its
-// names, or a rename away from one. A rename to one of its names adds the
-// old name, so the lines before it under that name count too.
-func (names lineage) about(ev Event) bool {
+func newLineage(label string) *lineage {
+	return &lineage{names: map[string]bool{label: true}, seen: map[string]bool{}}
+}
+
+// about reports whether ev is about the entry. A rename to one of its
+// names is, and the lines before it under the old name are too (under the
+// new name they were another entry's). An rm of one of its names, or a
+// rename away from one, met after a line of the entry under that name, is
+// where an earlier entry of the same name ended: neither it nor any line
+// before it under that name is about this one.
+func (l *lineage) about(ev Event) bool {
 	from, renamed := strings.CutPrefix(ev.Detail, renamedFrom)
 	renamed = renamed && ev.Action == ActionRename
+	name := ev.Label
 	switch {
-	case names[ev.Label]:
-		if renamed {
-			names[from] = true
-		}
+	case l.names[name] && renamed:
+		delete(l.names, name)
+		l.names[from] = true
 		return true
-	case renamed && names[from]:
-		return true
+	case l.names[name]:
+	case renamed && l.names[from]:
+		name = from
+	default:
+		return false
 	}
-	return false
+	if l.seen[name] && (ev.Action == ActionRemove || ev.Action == ActionRename) {
+		delete(l.names, name)
+		return false
+	}
+	l.seen[name] = true
+	return true
 }
 
 // KindLog is the Finding kind of the log: whether every line parses.

@@ -206,13 +206,13 @@ func TestLogHistoryFollowsRenames(t *testing.T) {
 	for _, c := range []struct{ label, want string }{
 		{"a2", "1 3 from a 6 from prod from live"},
 		{"live", "1 3 from a 6 from prod from live"},
-		{"a", "1 3 from a 5 7"},
+		{"a", "5 7"}, // a's lines before the rename away are prod's
 		{"prod", "1 3 from a 6 from prod"},
 		{"b", "2 9"},
 		{"none", ""},
 	} {
 		var got []string
-		names := lineage{c.label: true}
+		names := newLineage(c.label)
 		for i := len(all) - 1; i >= 0; i-- {
 			if names.about(all[i]) {
 				got = append([]string{all[i].Detail}, got...)
@@ -257,6 +257,49 @@ func TestUseAndLastUsed(t *testing.T) {
 	bad := &Entry{Label: "x", Fingerprint: "../../" + strings.Repeat("a", 58)}
 	if err := v.Use(bad, ActionGet, ""); err == nil {
 		t.Fatal("a damaged fingerprint named a file")
+	}
+}
+
+// TestLogHistoryOfOneEntry: the history of a label is that of the entry
+// under it now (or last), not of every entry the name has had.
+func TestLogHistoryOfOneEntry(t *testing.T) {
+	ev := func(action, label, detail string) Event { return Event{Action: action, Label: label, Detail: detail} }
+	rename := func(from, to string) Event {
+		e := RenameEvent(from, to, "")
+		e.Detail = renamedFrom + from
+		return e
+	}
+	all := []Event{
+		ev(ActionAdd, "a", "1"),
+		ev(ActionGet, "a", "2"),
+		ev(ActionRemove, "a", "3"),
+		ev(ActionAdd, "a", "4"), // a new entry under the same name
+		ev(ActionExec, "a", "5"),
+		rename("a", "b"),
+		ev(ActionAdd, "c", "7"),
+		rename("c", "a"), // c takes the free name a
+		ev(ActionGet, "a", "9"),
+		rename("b", "x"),
+		rename("x", "b"), // and back
+		ev(ActionRemove, "a", "12"),
+	}
+	for _, c := range []struct{ label, want string }{
+		{"a", "7 from c 9 12"},
+		{"c", "7 from c"},
+		{"b", "4 5 from a from b from x"},
+		{"x", "4 5 from a from b from x"},
+		{"none", ""},
+	} {
+		var got []string
+		names := newLineage(c.label)
+		for i := len(all) - 1; i >= 0; i-- {
+			if names.about(all[i]) {
+				got = append([]string{all[i].Detail}, got...)
+			}
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("history of %s: %q, want %q", c.label, strings.Join(got, " "), c.want)
+		}
 	}
 }
 

@@ -19,8 +19,10 @@ func logCommand() *cli.Command {
 		UsageText: "vault log [LABEL] [--limit N] [--json]",
 		Description: "Prints the log of the vault directory (log.jsonl), newest last: time, action,\n" +
 			"label, prefix and a short detail (exec: COMMAND's name, never its\n" +
-			"arguments; verify: the outcome). With LABEL, the history of that key,\n" +
-			"following its renames back. The log never holds a key or a passphrase.\n\n" +
+			"arguments; verify: the outcome). With LABEL, the history of the key\n" +
+			"under that label now (or last), following its renames back; not that of\n" +
+			"an earlier key removed or renamed away from the label. The log never\n" +
+			"holds a key or a passphrase.\n\n" +
 			"Examples:\n" +
 			"  vault log\n" +
 			"  vault log main --limit 10\n" +
