@@ -283,8 +283,9 @@ type execArgs struct {
 	globals []string
 	// redact is --redact or --redact=BOOL; nil when not given.
 	redact *bool
-	// typed is the command line from LABEL on, as typed.
-	typed []string
+	// typed is the command line from LABEL on, as typed; before, exec's
+	// flags typed before LABEL.
+	typed, before []string
 }
 
 // parseExecArgs reads exec's arguments (see scanExec).
@@ -293,7 +294,7 @@ func parseExecArgs(app *cli.App, args []string) (execArgs, error) {
 	var a execArgs
 	a.help = l.execHelp
 	if l.labelAt > 0 {
-		a.typed = args[l.labelAt-1:]
+		a.typed, a.before = args[l.labelAt-1:], args[:l.labelAt-1]
 	}
 	for _, w := range l.words {
 		switch {

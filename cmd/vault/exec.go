@@ -149,11 +149,15 @@ func asCommandHint(a execArgs) string {
 	if a.label == "" || a.separated || vault.ShownLabel(a.label) != a.label {
 		return ""
 	}
-	q := make([]string, len(a.typed))
-	for i, s := range a.typed {
-		q[i] = shellQuote(s)
+	var q []string
+	for _, s := range a.before {
+		q = append(q, shellQuote(s))
 	}
-	return fmt.Sprintf("to run %s with the default key: vault exec -- %s", a.label, strings.Join(q, " "))
+	q = append(q, "--")
+	for _, s := range a.typed {
+		q = append(q, shellQuote(s))
+	}
+	return fmt.Sprintf("to run %s with the default key: vault exec %s", a.label, strings.Join(q, " "))
 }
 
 // isLabel reports whether exec's LABEL is a key in the vault.
