@@ -12,6 +12,7 @@ import (
 	"filippo.io/age"
 	"github.com/urfave/cli/v2"
 
+	"github.com/toloka-vault/vault/keyring"
 	"github.com/toloka-vault/vault/vault"
 )
 
@@ -160,9 +161,11 @@ func recipientsOf(c *cli.Context) ([]age.Recipient, error) {
 	return rs, nil
 }
 
-// outsideVault refuses an --output in the vault directory, or one that is
-// a file of it by another name (a link): writing there could replace
-// keys.age or the index and lose keys that were never exported.
+// outsideVault refuses an --output that is one of the vault's own files:
+// a name vault uses in its directory (keys.age, the index, the log, their
+// lock and temporary files, used/), or a file of it by another name (a
+// link). Writing there could replace keys.age or the index and lose keys
+// that were never exported.
 func outsideVault(dir, path string) error {
 	if path == "" {
 		return nil
@@ -181,22 +184,35 @@ func outsideVault(dir, path string) error {
 		real, err = filepath.EvalSymlinks(filepath.Dir(abs))
 		real = filepath.Join(real, filepath.Base(abs))
 	}
-	if err == nil {
-		if rel, err := filepath.Rel(vdir, real); err == nil && filepath.IsLocal(rel) {
-			return usageErr("--output %s is in the vault directory %s; write the export elsewhere", path, dir)
-		}
+	if rel, rerr := filepath.Rel(vdir, real); err == nil && rerr == nil && vaultName(rel) {
+		return usageErr("--output %s is the vault's own %s; write the export elsewhere", path, rel)
 	}
 	st, err := os.Stat(path)
 	if err != nil || !st.Mode().IsRegular() {
 		return nil
 	}
-	files, _ := os.ReadDir(vdir)
-	for _, f := range files {
-		if fi, err := os.Stat(filepath.Join(vdir, f.Name())); err == nil && os.SameFile(st, fi) {
-			return usageErr("--output %s is one of the vault's own files (%s) by another name; write the export elsewhere", path, f.Name())
+	for _, sub := range []string{".", vault.UsedDir} {
+		files, _ := os.ReadDir(filepath.Join(vdir, sub))
+		for _, f := range files {
+			name := filepath.Join(sub, f.Name())
+			if fi, err := os.Stat(filepath.Join(vdir, name)); err == nil && os.SameFile(st, fi) {
+				return usageErr("--output %s is the vault's own %s by another name; write the export elsewhere", path, name)
+			}
 		}
 	}
 	return nil
+}
+
+// vaultName reports whether rel, a path in the vault directory, is a name
+// vault uses there.
+func vaultName(rel string) bool {
+	first, _, _ := strings.Cut(filepath.ToSlash(rel), "/")
+	switch first {
+	case keyring.FileName, filepath.Base(keyring.FileLockPath(keyring.FileName)),
+		vault.IndexFile, vault.LogFile, vault.LogFile + ".1", vault.UsedDir:
+		return true
+	}
+	return strings.HasPrefix(first, ".") && first != ".." // temporary files
 }
 
 // writePrivate writes data to path, readable by its owner only when it is
