@@ -6,9 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/toloka-vault/vault/vault"
 )
@@ -43,13 +45,23 @@ func runRedacted(e *env, r *vault.Redactor, path string, argv, envv []string) er
 	cmd.Args, cmd.Env = argv, envv
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, streams[0].w, streams[len(streams)-1].w
 	// Signals are caught before the child starts, so that none ends vault
-	// and leaves the child behind; they are passed on once it runs.
+	// and leaves the child behind; they are passed on once it runs. One
+	// vault was started with ignored (nohup, `&` in a script) is left
+	// alone: caught, the child would get it back unignored.
+	var catch []os.Signal
+	for _, s := range caught {
+		if !signal.Ignored(s) {
+			catch = append(catch, s)
+		}
+	}
 	sig := make(chan os.Signal, 8)
-	signal.Notify(sig, caught...)
+	signal.Notify(sig, catch...)
 	defer func() {
 		signal.Stop(sig)
 		close(sig)
 	}()
+	var gone atomic.Bool
+	late := make(chan os.Signal, 1)
 	err := cmd.Start()
 	for _, s := range streams {
 		s.w.Close()
@@ -60,7 +72,7 @@ func runRedacted(e *env, r *vault.Redactor, path string, argv, envv []string) er
 		}
 		return &exitError{code: exitCannotExec, err: fmt.Errorf("cannot run %s: %w", argv[0], err)}
 	}
-	go relay(cmd.Process, sig)
+	go relay(cmd.Process, sig, &gone, late)
 	var wg sync.WaitGroup
 	for _, s := range streams {
 		wg.Add(1)
@@ -76,9 +88,22 @@ func runRedacted(e *env, r *vault.Redactor, path string, argv, envv []string) er
 	werr := cmd.Wait()
 	// The child is gone, and with it anyone to pass a signal on to: a
 	// process it left holding the pipes keeps vault copying, and vault
-	// can then be interrupted as `COMMAND | cat` can.
-	signal.Reset(passedOn...)
-	wg.Wait()
+	// can then be interrupted as `COMMAND | cat` can: those signals end
+	// vault as they would cat, but for the one Go would answer with a
+	// stack trace (SIGQUIT), which relay hands back here.
+	gone.Store(true)
+	for _, s := range catch {
+		if slices.Contains(passedOn, s) && !slices.Contains(keptAfterChild, s) {
+			signal.Reset(s)
+		}
+	}
+	copied := make(chan struct{})
+	go func() { wg.Wait(); close(copied) }()
+	select {
+	case <-copied:
+	case s := <-late:
+		return silent{code: 128 + signalNumber(s)}
+	}
 	return childStatus(cmd.ProcessState, werr)
 }
 

@@ -33,12 +33,22 @@ type child struct {
 // from hanging the suite.
 func startRedacted(t *testing.T, script string) *child {
 	t.Helper()
+	return startVia(t, "", script)
+}
+
+// startVia is startRedacted with vault started by `sh -c PRELUDE; exec
+// vault ...` (to start it with a signal ignored, as nohup does).
+func startVia(t *testing.T, prelude, script string) *child {
+	t.Helper()
 	sb := newSandbox(t, vault.BackendFile)
 	c := &child{key: testKey("REDACT", 1)}
 	sb.add("main", c.key)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	c.cmd = exec.CommandContext(ctx, os.Args[0], "exec", "main", "--", "sh", "-c", script)
+	if prelude != "" {
+		c.cmd = exec.CommandContext(ctx, "sh", "-c", prelude+`; exec "$0" exec main -- sh -c "$1"`, os.Args[0], script)
+	}
 	c.cmd.Env = withEnv(sb.env, "VAULT_TEST_MAIN=1", "TOLOKA_VAULT_REDACT=1")
 	c.cmd.Stderr = &c.stderr
 	// A session of its own: no terminal, whoever runs the tests.
@@ -221,6 +231,52 @@ func TestRedactSignalAfterChild(t *testing.T) {
 	}
 	if ws := c.cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
 		t.Fatalf("vault: %v, want killed by TERM", c.cmd.ProcessState)
+	}
+}
+
+// TestRedactKeepsIgnoredSignals: a signal vault was started with ignored
+// (nohup, a background job of a script) stays ignored for the child, as
+// it does without --redact, and is not passed on to it.
+func TestRedactKeepsIgnoredSignals(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT} {
+		c := startVia(t, fmt.Sprintf("trap '' %d", sig), `echo ready; sleep 1; echo survived`)
+		if line := nextLine(t, c.out); line != "ready\n" {
+			t.Fatalf("first line %q", line)
+		}
+		if err := c.cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		rest, _ := io.ReadAll(c.out)
+		err := c.cmd.Wait()
+		if got := exitOf(t, c.cmd, err); got != 0 || string(rest) != "survived\n" {
+			t.Fatalf("%v ignored by vault's parent: vault exited %d (%v), the child wrote %q; stderr: %s", sig, got, c.cmd.ProcessState, rest, c.stderr.String())
+		}
+	}
+}
+
+// TestRedactQuitAfterChild: SIGQUIT while vault waits for a process the
+// child left holding the pipes ends vault with 131, as SIGTERM ends it,
+// and no Go stack trace.
+func TestRedactQuitAfterChild(t *testing.T) {
+	c := startRedacted(t, `sleep 30 & echo started`)
+	t.Cleanup(func() { _ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL) }) // the sleep
+	if line := nextLine(t, c.out); line != "started\n" {
+		t.Fatalf("first line %q", line)
+	}
+	c.stdin.Close()
+	time.Sleep(300 * time.Millisecond) // the child (sh) exits at once
+	if err := c.cmd.Process.Signal(syscall.SIGQUIT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if got := exitOf(t, c.cmd, err); got != 131 || strings.Contains(c.stderr.String(), "goroutine") {
+			t.Fatalf("vault: %v, want exit 131 and no stack trace; stderr: %.300s", c.cmd.ProcessState, c.stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("vault still waits for the pipes after QUIT")
 	}
 }
 

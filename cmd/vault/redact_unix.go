@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"os"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -18,16 +19,33 @@ var passedOn = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, sysc
 // not vault's death.
 var caught = append(passedOn[:len(passedOn):len(passedOn)], syscall.SIGPIPE)
 
+// keptAfterChild are the signals still caught once the child is gone, as
+// Go's own handling of them (a stack trace) is not what ends cat.
+var keptAfterChild = []os.Signal{syscall.SIGQUIT}
+
 // relay passes signals on to the child. Ctrl-C and Ctrl-\ on the terminal
 // reach the whole foreground process group, the child included; those are
-// not sent a second time.
-func relay(p *os.Process, sig <-chan os.Signal) {
+// not sent a second time. Once the child is gone (gone), a signal to pass
+// on is handed back on late instead.
+func relay(p *os.Process, sig <-chan os.Signal, gone *atomic.Bool, late chan<- os.Signal) {
 	for s := range sig {
-		if s == syscall.SIGPIPE || (s == syscall.SIGINT || s == syscall.SIGQUIT) && inForeground() {
-			continue
+		switch {
+		case s == syscall.SIGPIPE:
+		case gone.Load():
+			select {
+			case late <- s:
+			default:
+			}
+		case (s == syscall.SIGINT || s == syscall.SIGQUIT) && inForeground():
+		default:
+			_ = p.Signal(s)
 		}
-		_ = p.Signal(s)
 	}
+}
+
+func signalNumber(s os.Signal) int {
+	n, _ := s.(syscall.Signal)
+	return int(n)
 }
 
 // inForeground reports whether vault is in its terminal's foreground
