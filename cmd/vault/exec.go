@@ -113,6 +113,11 @@ func runExec(c *cli.Context) error {
 		argv = []string{sh}
 	}
 	path, err := exec.LookPath(argv[0])
+	if errors.Is(err, exec.ErrDot) {
+		// Found through "." or an empty entry in PATH: run it, as a shell
+		// would, by a name that is not looked up again.
+		path, err = "."+string(filepath.Separator)+filepath.Clean(path), nil
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EISDIR) || foundNotExecutable(e, argv[0]) {
 			return &exitError{code: exitCannotExec, err: fmt.Errorf("cannot run %s: it is not an executable file", argv[0])}
@@ -229,6 +234,23 @@ func setGlobals(c *cli.Context, globals []string) error {
 		}
 	}
 	return nil
+}
+
+// cannotRun is the error of a COMMAND the system would not start: 127 when
+// something is not found (the file, or its #! interpreter), else 126.
+func cannotRun(name, path string, err error) error {
+	code := exitCannotExec
+	if errors.Is(err, syscall.ENOENT) {
+		code = exitNotFound
+		if _, serr := os.Stat(path); serr == nil {
+			err = errors.New("its interpreter (the #! line) or a library it needs is not found")
+		}
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // fork/exec NAME: repeats the name
+	}
+	return &exitError{code: code, err: fmt.Errorf("cannot run %s: %w", name, err)}
 }
 
 // unwrapExec drops exec's repetition of the name.

@@ -3,8 +3,6 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"syscall"
 )
 
@@ -15,10 +13,5 @@ func execve(e *env, path string, argv, envv []string) error {
 	if f == nil {
 		f = syscall.Exec
 	}
-	err := f(path, argv, envv)
-	code := exitCannotExec
-	if errors.Is(err, syscall.ENOENT) {
-		code = exitNotFound
-	}
-	return &exitError{code: code, err: fmt.Errorf("cannot run %s: %w", argv[0], err)}
+	return cannotRun(argv[0], path, f(path, argv, envv))
 }

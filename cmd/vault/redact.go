@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -70,7 +69,7 @@ func runRedacted(e *env, r *vault.Redactor, path string, argv, envv []string) er
 		for _, s := range streams {
 			s.r.Close()
 		}
-		return &exitError{code: exitCannotExec, err: fmt.Errorf("cannot run %s: %w", argv[0], err)}
+		return cannotRun(argv[0], path, err)
 	}
 	go relay(cmd.Process, sig, &gone, late)
 	var wg sync.WaitGroup
