@@ -111,6 +111,11 @@ func runExec(c *cli.Context) error {
 			sh = "/bin/sh"
 		}
 		argv = []string{sh}
+		if redact && e.interactive() {
+			// Its output goes to vault's pipes: a shell would take
+			// itself for a script and show no prompt.
+			argv = append(argv, "-i")
+		}
 	}
 	path, err := exec.LookPath(argv[0])
 	if errors.Is(err, exec.ErrDot) {

@@ -191,6 +191,32 @@ func TestRedactOnTerminal(t *testing.T) {
 	}
 }
 
+// TestRedactShellOnTerminal: with no COMMAND on a terminal, the shell
+// exec --redact starts is interactive (a prompt; Ctrl-C ends the command
+// typed, not the shell), though its output goes through vault's pipes.
+func TestRedactShellOnTerminal(t *testing.T) {
+	dir, env := fileVaultWithMain(t)
+	p := openPTY(t)
+	cmd := startOnPTY(t, p, dir, append(env, "TOLOKA_VAULT_REDACT=1", "SHELL=/bin/sh", "PS1=vault-prompt> ", "ENV="), "exec", "main")
+	p.waitFor(t, "vault-prompt> ")
+	if _, err := p.master.Write([]byte("sleep 30\r")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, err := p.master.Write([]byte("\x03")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.master.Write([]byte("echo \"key $TOLOKA_API_KEY\"; exit 7\r")); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		t.Fatalf("vault: %v, want exit 7 from the shell; screen:\n%s", err, p.screen())
+	}
+	p.waitFor(t, "key PTYSE***")
+}
+
 // TestRedactPipeSize: the pipes the child writes to hold 1 MiB, so that a
 // child that prints a lot waits for vault less often.
 func TestRedactPipeSize(t *testing.T) {
