@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/toloka-vault/vault/vault"
 )
@@ -101,10 +102,20 @@ func runRedacted(e *env, r *vault.Redactor, path string, argv, envv []string) er
 	select {
 	case <-copied:
 	case s := <-late:
-		return silent{code: 128 + signalNumber(s)}
+		// It may be the one that ended the child, read only now: what the
+		// child wrote last gets a moment more to come out.
+		select {
+		case <-copied:
+		case <-time.After(lateGrace):
+			return silent{code: 128 + signalNumber(s)}
+		}
 	}
 	return childStatus(cmd.ProcessState, werr)
 }
+
+// lateGrace bounds the copying a signal that ends vault once the child is
+// gone still allows.
+const lateGrace = 200 * time.Millisecond
 
 // sameFile reports whether a and b are one open file (2>&1, a terminal).
 func sameFile(a, b io.Writer) bool {

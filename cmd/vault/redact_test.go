@@ -280,6 +280,26 @@ func TestRedactKeepsIgnoredSignals(t *testing.T) {
 	}
 }
 
+// TestRedactGroupSignalKeepsOutput: a TERM sent to the whole process group
+// (a CI job cancelled, timeout(1)) ends the child, and vault still writes
+// all the child wrote before it exits with 143, however late it reads the
+// signal. A race: a few rounds.
+func TestRedactGroupSignalKeepsOutput(t *testing.T) {
+	const size = 900000
+	for round := 0; round < 8; round++ {
+		c := startRedacted(t, fmt.Sprintf(`head -c %d /dev/zero | tr '\0' a; echo; exec sleep 30`, size))
+		time.Sleep(300 * time.Millisecond) // the child has written it all; vault waits for us
+		if err := syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		out, _ := io.ReadAll(c.out)
+		err := c.cmd.Wait()
+		if got := exitOf(t, c.cmd, err); got != 143 || len(out) != size+1 {
+			t.Fatalf("round %d: vault exited %d, wrote %d of %d bytes; stderr: %s", round, got, len(out), size+1, c.stderr.String())
+		}
+	}
+}
+
 // TestRedactQuitAfterChild: SIGQUIT while vault waits for a process the
 // child left holding the pipes ends vault with 131, as SIGTERM ends it,
 // and no Go stack trace.

@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"os"
+	"slices"
 	"sync/atomic"
 	"syscall"
 
@@ -32,9 +33,13 @@ func relay(p *os.Process, sig <-chan os.Signal, gone *atomic.Bool, late chan<- o
 		switch {
 		case s == syscall.SIGPIPE:
 		case gone.Load():
-			select {
-			case late <- s:
-			default:
+			// Only a signal still caught now can have been sent since
+			// (one caught before went to the child, or ended it).
+			if slices.Contains(keptAfterChild, s) {
+				select {
+				case late <- s:
+				default:
+				}
 			}
 		case (s == syscall.SIGINT || s == syscall.SIGQUIT) && inForeground():
 		default:
