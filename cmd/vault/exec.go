@@ -118,7 +118,7 @@ func runExec(c *cli.Context) error {
 		}
 	}
 	path, err := exec.LookPath(argv[0])
-	if errors.Is(err, exec.ErrDot) {
+	if errors.Is(err, exec.ErrDot) && dotInPath {
 		// Found through "." or an empty entry in PATH: run it, as a shell
 		// would, by a name that is not looked up again.
 		path, err = "."+string(filepath.Separator)+filepath.Clean(path), nil

@@ -10,6 +10,12 @@ import (
 	"os/signal"
 )
 
+// dotInPath: Windows looks in the current directory before PATH, even
+// when PATH does not name it; a program found there (a git.exe planted in
+// a cloned repository) would get the key, so it is refused, as Go refuses
+// it.
+const dotInPath = false
+
 // execve runs the command as a child (Windows has no exec), lets it have
 // the console's interrupts, and exits with its exact status.
 func execve(e *env, path string, argv, envv []string) error {
