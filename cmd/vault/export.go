@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -178,12 +179,7 @@ func outsideVault(dir, path string) error {
 	if err != nil {
 		return err
 	}
-	real, err := filepath.EvalSymlinks(abs)
-	if err != nil {
-		// Not there yet: where it would be created.
-		real, err = filepath.EvalSymlinks(filepath.Dir(abs))
-		real = filepath.Join(real, filepath.Base(abs))
-	}
+	real, err := createdAt(abs)
 	if rel, rerr := filepath.Rel(vdir, real); err == nil && rerr == nil && vaultName(rel) {
 		return usageErr("--output %s is the vault's own %s; write the export elsewhere", path, rel)
 	}
@@ -201,6 +197,27 @@ func outsideVault(dir, path string) error {
 		}
 	}
 	return nil
+}
+
+// createdAt is where writing to the absolute path abs lands: its links
+// followed, a dangling one too (OpenFile creates the file it names).
+func createdAt(abs string) (string, error) {
+	for range 40 {
+		fi, err := os.Lstat(abs)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			break
+		}
+		target, err := os.Readlink(abs)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(abs), target)
+		}
+		abs = target
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Dir(abs))
+	return filepath.Join(dir, filepath.Base(abs)), err
 }
 
 // vaultName reports whether rel, a path in the vault directory, is a name
