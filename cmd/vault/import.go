@@ -203,6 +203,10 @@ func importIdentities(e *env, paths []string) (*identities, error) {
 	}
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
+		if err != nil && defaults {
+			unusable = append(unusable, err)
+			continue
+		}
 		if err != nil {
 			return nil, &exitError{code: exitUsage, err: fmt.Errorf("--identity: %w", err)}
 		}
