@@ -283,8 +283,8 @@ type execArgs struct {
 	globals []string
 	// redact is --redact or --redact=BOOL; nil when not given.
 	redact *bool
-	// typed is the command line from LABEL on, as typed; before, exec's
-	// flags typed before LABEL.
+	// typed is LABEL and COMMAND (or what follows an error) as typed;
+	// before, exec's own flags, wherever they were typed.
 	typed, before []string
 }
 
@@ -293,8 +293,16 @@ func parseExecArgs(app *cli.App, args []string) (execArgs, error) {
 	l := scanLine(app, append([]string{"exec"}, args...))
 	var a execArgs
 	a.help = l.execHelp
-	if l.labelAt > 0 {
-		a.typed, a.before = args[l.labelAt-1:], args[:l.labelAt-1]
+	for _, w := range l.words {
+		switch w.kind {
+		case kFlag, kValue:
+			a.before = append(a.before, w.text)
+		case kArg, kRest:
+			a.typed = append(a.typed, w.text)
+		}
+	}
+	if n := len(l.words) - 1; n < len(args) {
+		a.typed = append(a.typed, args[n:]...) // after an error, as typed
 	}
 	for _, w := range l.words {
 		switch {
