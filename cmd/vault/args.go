@@ -216,6 +216,7 @@ func permute(app *cli.App, args []string) []string {
 		return args
 	}
 	out := []string{args[0]}
+	mixed := mixedNames(l.words)
 	// A "--" goes in front of every positional argument: urfave/cli
 	// would take one typed after the first as an argument.
 	for _, kinds := range [][]wordKind{{kGlobal}, {kCommand}, {kFlag}, {kSep}, {kArg}} {
@@ -229,7 +230,11 @@ func permute(app *cli.App, args []string) []string {
 			}
 			for _, want := range kinds {
 				if k == want {
-					out = append(out, canonical(w))
+					if mixed[w.flag] {
+						out = append(out, canonical(w))
+					} else {
+						out = append(out, w.text)
+					}
 				}
 			}
 		}
@@ -237,8 +242,26 @@ func permute(app *cli.App, args []string) []string {
 	return out
 }
 
+// mixedNames are the flags the line gives by more than one of their names.
+func mixedNames(words []word) map[cli.Flag]bool {
+	seen := map[cli.Flag]string{}
+	mixed := map[cli.Flag]bool{}
+	for _, w := range words {
+		if (w.kind != kFlag && w.kind != kGlobal) || w.flag == nil {
+			continue
+		}
+		name, _ := flagName(w.text)
+		if prev, ok := seen[w.flag]; ok && prev != name {
+			mixed[w.flag] = true
+		}
+		seen[w.flag] = name
+	}
+	return mixed
+}
+
 // canonical spells a known flag by its first name (-R as --recipient-file):
-// urfave/cli refuses a repeatable flag given by two of its names.
+// urfave/cli refuses a repeatable flag given by two of its names. Only
+// such flags are respelled, so that its messages name the flag as typed.
 func canonical(w word) string {
 	if (w.kind != kFlag && w.kind != kGlobal) || w.flag == nil {
 		return w.text

@@ -21,9 +21,10 @@ func TestPermute(t *testing.T) {
 		{"vault exec main --dir /d env", "vault exec main --dir /d env"},
 		{"vault nosuch --x y", "vault nosuch --x y"},
 		// Flags by their first name: urfave/cli refuses -R with --recipient-file.
-		{"vault export a -R f --recipient-file g -o=out -r=k", "vault export --recipient-file f --recipient-file g --output=out --recipient=k a"},
-		{"vault rm a -y", "vault rm --yes a"},
-		{"vault rm a --nosuch -y", "vault rm --nosuch --yes a"},
+		{"vault export a -R f --recipient-file g -o=out -r=k", "vault export --recipient-file f --recipient-file g -o=out -r=k a"},
+		{"vault export a -r=k --recipient j", "vault export --recipient=k --recipient j a"},
+		{"vault rm a -y", "vault rm -y a"}, // one name: as typed, for urfave/cli's messages
+		{"vault export a -o f -r k", "vault export -o f -r k a"},
 	}
 	app := newApp(systemEnv())
 	for _, c := range cases {
