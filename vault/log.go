@@ -296,12 +296,18 @@ func (l *lineage) about(ev Event) bool {
 	default:
 		return false
 	}
-	if l.seen[name] && (ev.Action == ActionRemove || ev.Action == ActionRename) {
+	if l.seen[name] && (ev.Action == ActionRemove || ev.Action == ActionRename || doctorDrop(ev)) {
 		delete(l.names, name)
 		return false
 	}
 	l.seen[name] = true
 	return true
+}
+
+// doctorDrop reports whether ev is doctor --fix dropping its label's entry
+// (gone, damaged, or an rm it finished), which ends the entry as rm does.
+func doctorDrop(ev Event) bool {
+	return ev.Action == ActionDoctor && (strings.HasPrefix(ev.Detail, "dropping ") || strings.HasPrefix(ev.Detail, "finishing the rm "))
 }
 
 // KindLog is the Finding kind of the log: whether every line parses.

@@ -282,12 +282,16 @@ func TestLogHistoryOfOneEntry(t *testing.T) {
 		rename("b", "x"),
 		rename("x", "b"), // and back
 		ev(ActionRemove, "a", "12"),
+		ev(ActionAdd, "d", "13"),
+		ev(ActionDoctor, "d", "dropping the damaged entry d; a secret stored under it stays in its backend"),
+		ev(ActionAdd, "d", "15"),
 	}
 	for _, c := range []struct{ label, want string }{
 		{"a", "7 from c 9 12"},
 		{"c", "7 from c"},
 		{"b", "4 5 from a from b from x"},
 		{"x", "4 5 from a from b from x"},
+		{"d", "15"}, // doctor dropped the earlier d
 		{"none", ""},
 	} {
 		var got []string
