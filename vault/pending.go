@@ -156,44 +156,46 @@ func (v *Vault) takeover(ctx context.Context, label string) (*Pending, error) {
 // abandonedAdds settles, before label takes the key fp, the adds of the
 // same key under other labels whose process died. Killed before it stored
 // the key, such an add leaves a hidden record that would make the key look
-// stored under a label no list shows: its Pending is returned, for the
+// stored under a label no list shows: that record is returned, for the
 // write to drop (dropAbandoned) in the transaction that takes the key.
 // Killed after, it is finished as doctor --fix would, and the key is held
 // there.
-func (v *Vault) abandonedAdds(ctx context.Context, fp, label string) ([]*Pending, error) {
-	var others []string
+func (v *Vault) abandonedAdds(ctx context.Context, fp, label string) ([]*Entry, error) {
+	var others []*Entry
 	err := v.view(func(t *tx) error {
 		all, _ := t.all()
 		for _, o := range all {
 			if o.Label != label && o.Fingerprint == fp && o.Pending != nil && o.Pending.Op == OpAdd && v.stale(o.Pending) {
-				others = append(others, o.Label)
+				others = append(others, o)
 			}
 		}
 		return nil
 	})
-	var drop []*Pending
+	var drop []*Entry
 	for _, o := range others {
 		if err != nil {
 			break
 		}
 		var p *Pending
-		p, err = v.takeover(ctx, o)
+		p, err = v.takeover(ctx, o.Label)
 		if errors.Is(err, ErrExists) {
-			err = errDuplicate(o) // finished just now
+			err = errDuplicate(o.Label) // finished just now
 		}
-		if p != nil {
-			drop = append(drop, p)
+		if p != nil && samePending(p, o.Pending) {
+			drop = append(drop, o)
 		}
 	}
 	return drop, err
 }
 
 // dropAbandoned deletes the records abandonedAdds returned that are still
-// there, and returns entries without them.
-func dropAbandoned(t *tx, entries []*Entry, drop []*Pending) ([]*Entry, error) {
+// there, unchanged, and returns entries without them.
+func dropAbandoned(t *tx, entries, drop []*Entry) ([]*Entry, error) {
 	kept := entries[:0:0]
 	for _, e := range entries {
-		if e.Pending != nil && e.Pending.Op == OpAdd && slices.ContainsFunc(drop, func(p *Pending) bool { return samePending(e.Pending, p) }) {
+		if slices.ContainsFunc(drop, func(d *Entry) bool {
+			return e.Label == d.Label && e.Fingerprint == d.Fingerprint && e.Pending != nil && e.Pending.Op == OpAdd && samePending(e.Pending, d.Pending)
+		}) {
 			if err := t.delete(e.Label); err != nil {
 				return nil, err
 			}
