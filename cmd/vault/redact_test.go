@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -287,8 +288,18 @@ func TestRedactKeepsIgnoredSignals(t *testing.T) {
 func TestRedactGroupSignalKeepsOutput(t *testing.T) {
 	const size = 900000
 	for round := 0; round < 8; round++ {
-		c := startRedacted(t, fmt.Sprintf(`head -c %d /dev/zero | tr '\0' a; echo; exec sleep 30`, size))
-		time.Sleep(300 * time.Millisecond) // the child has written it all; vault waits for us
+		written := filepath.Join(t.TempDir(), "written")
+		c := startRedacted(t, fmt.Sprintf(`head -c %d /dev/zero | tr '\0' a; echo; : > %s; exec sleep 30`, size, written))
+		// Once the child has written it all (vault's 1 MiB pipe holds it),
+		// vault waits for this test to read.
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(written); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the child did not get to write it all")
+			}
+		}
 		if err := syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
