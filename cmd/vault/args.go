@@ -51,6 +51,7 @@ type cmdLine struct {
 	labelAt  int
 	execHelp bool
 	err      error
+	badValue bool // err is about a flag's value
 }
 
 // valueChoices are the values offered after a flag that takes one of a few.
@@ -172,7 +173,7 @@ func (l *cmdLine) scanExec(app *cli.App, args []string) {
 			l.execHelp = l.execHelp || f == cli.HelpFlag
 			i = l.flag(kFlag, f, args, i)
 			if last := l.words[len(l.words)-1]; l.needs != "" || last.kind == kValue && last.text == "--" {
-				l.err = needsValue(a, f)
+				l.err, l.badValue = needsValue(a, f), true
 				return
 			}
 			continue
@@ -309,13 +310,15 @@ type execArgs struct {
 	// typed is LABEL and COMMAND (or what follows an error) as typed;
 	// before, exec's own flags, wherever they were typed.
 	typed, before []string
+	// badValue: parsing stopped at a flag's value, not at an unknown flag.
+	badValue bool
 }
 
 // parseExecArgs reads exec's arguments (see scanExec).
 func parseExecArgs(app *cli.App, args []string) (execArgs, error) {
 	l := scanLine(app, append([]string{"exec"}, args...))
 	var a execArgs
-	a.help = l.execHelp
+	a.help, a.badValue = l.execHelp, l.badValue
 	for _, w := range l.words {
 		switch w.kind {
 		case kFlag, kValue:
@@ -334,6 +337,7 @@ func parseExecArgs(app *cli.App, args []string) (execArgs, error) {
 		case w.kind == kFlag && w.flag != nil && w.flag.Names()[0] == "redact":
 			on, err := redactFlag(w.text)
 			if err != nil {
+				a.badValue = true
 				return a, err
 			}
 			a.redact = on

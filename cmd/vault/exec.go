@@ -154,9 +154,10 @@ func runExec(c *cli.Context) error {
 
 // asCommandHint is the hint for a LABEL that was perhaps meant as COMMAND
 // (`vault exec python3 -c 'print(1)'`), "" when LABEL looks like a pasted
-// key or came before a "--".
+// key or came before a "--", or when one of exec's flags lacks a good value
+// (the hint would repeat it).
 func asCommandHint(a execArgs) string {
-	if a.label == "" || a.separated || vault.ShownLabel(a.label) != a.label {
+	if a.label == "" || a.separated || a.badValue || vault.ShownLabel(a.label) != a.label {
 		return ""
 	}
 	var q []string
