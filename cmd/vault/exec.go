@@ -123,6 +123,9 @@ func runExec(c *cli.Context) error {
 		// would, by a name that is not looked up again.
 		path, err = "."+string(filepath.Separator)+filepath.Clean(path), nil
 	}
+	if errors.Is(err, exec.ErrDot) {
+		return &exitError{code: exitNotFound, err: fmt.Errorf("cannot run %s: found only in the current directory, which vault does not search here; give its path (.%c%s) to run it", argv[0], filepath.Separator, argv[0])}
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EISDIR) || foundNotExecutable(e, argv[0]) {
 			return &exitError{code: exitCannotExec, err: fmt.Errorf("cannot run %s: it is not an executable file", argv[0])}
