@@ -284,6 +284,10 @@ func newLineage(label string) *lineage {
 func (l *lineage) about(ev Event) bool {
 	from, renamed := strings.CutPrefix(ev.Detail, renamedFrom)
 	renamed = renamed && ev.Action == ActionRename
+	if rest, ok := strings.CutPrefix(ev.Detail, doctorRenamed); ok && ev.Action == ActionDoctor {
+		// A rename killed before it logged, completed by doctor --fix.
+		from, _, renamed = strings.Cut(rest, " to ")
+	}
 	name := ev.Label
 	switch {
 	case l.names[name] && renamed:
@@ -296,13 +300,17 @@ func (l *lineage) about(ev Event) bool {
 	default:
 		return false
 	}
-	if l.seen[name] && (ev.Action == ActionRemove || ev.Action == ActionRename || doctorDrop(ev)) {
+	if l.seen[name] && (ev.Action == ActionRemove || renamed || doctorDrop(ev)) {
 		delete(l.names, name)
 		return false
 	}
 	l.seen[name] = true
 	return true
 }
+
+// doctorRenamed starts the detail of doctor --fix completing a rename ("of
+// OLD to NEW"; labels hold no spaces).
+const doctorRenamed = "completing the rename of "
 
 // doctorDrop reports whether ev is doctor --fix dropping its label's entry
 // (gone, damaged, or an rm it finished), which ends the entry as rm does.

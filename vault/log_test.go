@@ -285,6 +285,9 @@ func TestLogHistoryOfOneEntry(t *testing.T) {
 		ev(ActionAdd, "d", "13"),
 		ev(ActionDoctor, "d", "dropping the damaged entry d; a secret stored under it stays in its backend"),
 		ev(ActionAdd, "d", "15"),
+		ev(ActionAdd, "e", "16"),
+		ev(ActionDoctor, "f", "completing the rename of e to f"), // the rename was killed before it logged
+		ev(ActionAdd, "e", "18"),
 	}
 	for _, c := range []struct{ label, want string }{
 		{"a", "7 from c 9 12"},
@@ -292,6 +295,8 @@ func TestLogHistoryOfOneEntry(t *testing.T) {
 		{"b", "4 5 from a from b from x"},
 		{"x", "4 5 from a from b from x"},
 		{"d", "15"}, // doctor dropped the earlier d
+		{"f", "16 completing the rename of e to f"},
+		{"e", "18"},
 		{"none", ""},
 	} {
 		var got []string
