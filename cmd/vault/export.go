@@ -164,34 +164,37 @@ func recipientsOf(c *cli.Context) ([]age.Recipient, error) {
 
 // outsideVault refuses an --output that is one of the vault's own files:
 // a name vault uses in its directory (keys.age, the index, the log, their
-// lock and temporary files, used/), or a file of it by another name (a
-// link). Writing there could replace keys.age or the index and lose keys
-// that were never exported.
+// lock and temporary files, used/), reached by any path, or an existing
+// file of the vault by another name (a hard link, a mount). Writing there
+// could replace keys.age or the index and lose keys that were never
+// exported.
 func outsideVault(dir, path string) error {
 	if path == "" {
 		return nil
 	}
-	vdir, err := filepath.EvalSymlinks(dir)
+	vdir, err := os.Stat(dir)
 	if err != nil {
 		return nil // no vault directory: nothing of it to overwrite
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return err
-	}
-	real, err := createdAt(abs)
-	if rel, rerr := filepath.Rel(vdir, real); err == nil && rerr == nil && vaultName(rel) {
-		return usageErr("--output %s is the vault's own %s; write the export elsewhere", path, rel)
+	if in, base, err := createdIn(path); err == nil {
+		if pst, err := os.Stat(in); err == nil {
+			if os.SameFile(pst, vdir) && vaultName(base) {
+				return usageErr("--output %s is the vault's own %s; write the export elsewhere", path, base)
+			}
+			if ust, err := os.Stat(filepath.Join(dir, vault.UsedDir)); err == nil && os.SameFile(pst, ust) {
+				return usageErr("--output %s is in the vault's own %s directory; write the export elsewhere", path, vault.UsedDir)
+			}
+		}
 	}
 	st, err := os.Stat(path)
 	if err != nil || !st.Mode().IsRegular() {
 		return nil
 	}
 	for _, sub := range []string{".", vault.UsedDir} {
-		files, _ := os.ReadDir(filepath.Join(vdir, sub))
+		files, _ := os.ReadDir(filepath.Join(dir, sub))
 		for _, f := range files {
 			name := filepath.Join(sub, f.Name())
-			if fi, err := os.Stat(filepath.Join(vdir, name)); err == nil && os.SameFile(st, fi) {
+			if fi, err := os.Stat(filepath.Join(dir, name)); err == nil && os.SameFile(st, fi) {
 				return usageErr("--output %s is the vault's own %s by another name; write the export elsewhere", path, name)
 			}
 		}
@@ -199,37 +202,44 @@ func outsideVault(dir, path string) error {
 	return nil
 }
 
-// createdAt is where writing to the absolute path abs lands: its links
-// followed, a dangling one too (OpenFile creates the file it names).
-func createdAt(abs string) (string, error) {
+// createdIn returns the directory in which writing to path creates or
+// replaces a file, and that file's name there, following a link in the
+// last element, a dangling one too (OpenFile creates the file it names).
+// The directory is left as a path for the system to resolve, never
+// cleaned: after a link, ".." is the parent of the link's target.
+func createdIn(path string) (dir, base string, err error) {
+	dir, base = filepath.Split(path)
 	for range 40 {
-		fi, err := os.Lstat(abs)
+		fi, err := os.Lstat(dir + base)
 		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
 			break
 		}
-		target, err := os.Readlink(abs)
+		target, err := os.Readlink(dir + base)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
+		d, b := filepath.Split(target)
 		if !filepath.IsAbs(target) {
-			target = filepath.Join(filepath.Dir(abs), target)
+			d = dir + d
 		}
-		abs = target
+		dir, base = d, b
 	}
-	dir, err := filepath.EvalSymlinks(filepath.Dir(abs))
-	return filepath.Join(dir, filepath.Base(abs)), err
+	if dir == "" {
+		dir = "."
+	}
+	return dir, base, nil
 }
 
-// vaultName reports whether rel, a path in the vault directory, is a name
-// vault uses there.
-func vaultName(rel string) bool {
-	first, _, _ := strings.Cut(filepath.ToSlash(rel), "/")
-	switch first {
-	case keyring.FileName, filepath.Base(keyring.FileLockPath(keyring.FileName)),
-		vault.IndexFile, vault.LogFile, vault.LogFile + ".1", vault.UsedDir:
-		return true
+// vaultName reports whether base, a name in the vault directory, is one
+// vault uses there (in any case: macOS and Windows ignore it).
+func vaultName(base string) bool {
+	for _, n := range []string{keyring.FileName, filepath.Base(keyring.FileLockPath(keyring.FileName)),
+		vault.IndexFile, vault.LogFile, vault.LogFile + ".1", vault.UsedDir} {
+		if strings.EqualFold(base, n) {
+			return true
+		}
 	}
-	return strings.HasPrefix(first, ".") && first != ".." // temporary files
+	return strings.HasPrefix(base, ".") && base != "." && base != ".." // temporary files
 }
 
 // writePrivate writes data to path, readable by its owner only when it is
