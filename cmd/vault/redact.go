@@ -74,14 +74,17 @@ func runRedacted(e *env, r *vault.Redactor, path string, argv, envv []string) er
 	}
 	go relay(cmd.Process, sig, &gone, late)
 	var wg sync.WaitGroup
+	w := &watch{}
+	w.active.Store(int32(len(streams)))
 	for _, s := range streams {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer w.active.Add(-1)
 			// A failed write (vault's reader went away) ends this stream only:
 			// closing the pipe gives the child the EPIPE or SIGPIPE it would
 			// have had without vault.
-			_ = r.Copy(s.dst, s.r)
+			_ = r.Copy(s.dst, watchedReader{s.r, w})
 			s.r.Close()
 		}()
 	}
@@ -102,20 +105,67 @@ func runRedacted(e *env, r *vault.Redactor, path string, argv, envv []string) er
 	select {
 	case <-copied:
 	case s := <-late:
-		// It may be the one that ended the child, read only now: what the
-		// child wrote last gets a moment more to come out.
-		select {
-		case <-copied:
-		case <-time.After(lateGrace):
+		// It may be the one that ended the child (Ctrl-\ reaches the whole
+		// group), read only now: vault ends once what the child wrote is
+		// out, or at a second one.
+		if !w.settle(copied, late) {
 			return silent{code: 128 + signalNumber(s)}
 		}
 	}
 	return childStatus(cmd.ProcessState, werr)
 }
 
-// lateGrace bounds the copying a signal that ends vault once the child is
-// gone still allows.
+// lateGrace is how long every stream must wait for more, once the child
+// is gone, before a late SIGQUIT ends vault.
 const lateGrace = 200 * time.Millisecond
+
+// watch follows the copies of exec --redact: how many run, how many of
+// them wait in a read, and how many reads there were. With the child gone,
+// all of them waiting for more means all it wrote has been written, and
+// only a process it left holds the pipes.
+type watch struct {
+	active, reading atomic.Int32
+	reads           atomic.Int64
+}
+
+type watchedReader struct {
+	r io.Reader
+	w *watch
+}
+
+func (wr watchedReader) Read(p []byte) (int, error) {
+	wr.w.reading.Add(1)
+	n, err := wr.r.Read(p)
+	wr.w.reading.Add(-1)
+	wr.w.reads.Add(1)
+	return n, err
+}
+
+// settle waits, after a late SIGQUIT, for the copies to end (true), or for
+// every stream to wait for more, with no read, for lateGrace, or for a
+// second SIGQUIT (false). A copy blocked writing to a slow reader is
+// waited for.
+func (w *watch) settle(copied <-chan struct{}, late <-chan os.Signal) bool {
+	tick := time.NewTicker(lateGrace / 10)
+	defer tick.Stop()
+	reads, quiet := w.reads.Load(), 0
+	for {
+		select {
+		case <-copied:
+			return true
+		case <-late:
+			return false
+		case <-tick.C:
+			if r := w.reads.Load(); r != reads || w.reading.Load() != w.active.Load() {
+				reads, quiet = r, 0
+				continue
+			}
+			if quiet++; quiet >= 10 {
+				return false
+			}
+		}
+	}
+}
 
 // sameFile reports whether a and b are one open file (2>&1, a terminal).
 func sameFile(a, b io.Writer) bool {

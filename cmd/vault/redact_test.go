@@ -281,15 +281,20 @@ func TestRedactKeepsIgnoredSignals(t *testing.T) {
 	}
 }
 
-// TestRedactGroupSignalKeepsOutput: a TERM sent to the whole process group
-// (a CI job cancelled, timeout(1)) ends the child, and vault still writes
-// all the child wrote before it exits with 143, however late it reads the
-// signal. A race: a few rounds.
+// TestRedactGroupSignalKeepsOutput: a TERM or QUIT sent to the whole
+// process group (a CI job cancelled, timeout(1), Ctrl-\) ends the child,
+// and vault still writes all the child wrote, to a slow reader too, before
+// it exits with 128+N, however late it reads the signal. A race: a few
+// rounds.
 func TestRedactGroupSignalKeepsOutput(t *testing.T) {
 	const size = 900000
-	for round := 0; round < 8; round++ {
+	for round := 0; round < 12; round++ {
+		sig, want := syscall.SIGTERM, 143
+		if round%2 == 1 {
+			sig, want = syscall.SIGQUIT, 131 // Ctrl-\ reaches the whole group
+		}
 		written := filepath.Join(t.TempDir(), "written")
-		c := startRedacted(t, fmt.Sprintf(`head -c %d /dev/zero | tr '\0' a; echo; : > %s; exec sleep 30`, size, written))
+		c := startRedacted(t, fmt.Sprintf(`ulimit -c 0; head -c %d /dev/zero | tr '\0' a; echo; : > %s; exec sleep 30`, size, written))
 		// Once the child has written it all (vault's 1 MiB pipe holds it),
 		// vault waits for this test to read.
 		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
@@ -300,13 +305,14 @@ func TestRedactGroupSignalKeepsOutput(t *testing.T) {
 				t.Fatal("the child did not get to write it all")
 			}
 		}
-		if err := syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM); err != nil {
+		if err := syscall.Kill(-c.cmd.Process.Pid, sig); err != nil {
 			t.Fatal(err)
 		}
+		time.Sleep(300 * time.Millisecond) // a slow reader: longer than vault's grace
 		out, _ := io.ReadAll(c.out)
 		err := c.cmd.Wait()
-		if got := exitOf(t, c.cmd, err); got != 143 || len(out) != size+1 {
-			t.Fatalf("round %d: vault exited %d, wrote %d of %d bytes; stderr: %s", round, got, len(out), size+1, c.stderr.String())
+		if got := exitOf(t, c.cmd, err); got != want || len(out) != size+1 {
+			t.Fatalf("round %d, %v: vault exited %d, wrote %d of %d bytes; stderr: %s", round, sig, got, len(out), size+1, c.stderr.String())
 		}
 	}
 }
