@@ -77,6 +77,9 @@ func runRedacted(e *env, r *vault.Redactor, path string, argv, envv []string) er
 	w := &watch{}
 	w.active.Store(int32(len(streams)))
 	for _, s := range streams {
+		w.pipes = append(w.pipes, s.r)
+	}
+	for _, s := range streams {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -115,17 +118,17 @@ func runRedacted(e *env, r *vault.Redactor, path string, argv, envv []string) er
 	return childStatus(cmd.ProcessState, werr)
 }
 
-// lateGrace is how long every stream must wait for more, once the child
-// is gone, before a late SIGQUIT ends vault.
-const lateGrace = 200 * time.Millisecond
+// lateGrace is how long every stream must have waited for more, once the
+// child is gone, before a late SIGQUIT ends vault.
+const lateGrace = 60 * time.Millisecond
 
-// watch follows the copies of exec --redact: how many run, how many of
-// them wait in a read, and how many reads there were. With the child gone,
-// all of them waiting for more means all it wrote has been written, and
-// only a process it left holds the pipes.
+// watch follows the copies of exec --redact: how many run and how many of
+// them wait in a read. With the child gone, all of them waiting on empty
+// pipes means all it wrote has been read, and only a process it left
+// holds the pipes.
 type watch struct {
 	active, reading atomic.Int32
-	reads           atomic.Int64
+	pipes           []*os.File
 }
 
 type watchedReader struct {
@@ -137,34 +140,49 @@ func (wr watchedReader) Read(p []byte) (int, error) {
 	wr.w.reading.Add(1)
 	n, err := wr.r.Read(p)
 	wr.w.reading.Add(-1)
-	wr.w.reads.Add(1)
 	return n, err
 }
 
-// settle waits, after a late SIGQUIT, for the copies to end (true), or for
-// every stream to wait for more, with no read, for lateGrace, or for a
-// second SIGQUIT (false). A copy blocked writing to a slow reader is
-// waited for.
+// settle waits, after a late SIGQUIT, for the copies to end (true), or
+// for all of them to wait on empty pipes for lateGrace (false): the pipes
+// are then closed, so that each copy writes the tail it held back (the
+// start of what might have been the key) and ends. A copy blocked writing
+// to a slow reader is waited for; a second SIGQUIT ends the wait.
 func (w *watch) settle(copied <-chan struct{}, late <-chan os.Signal) bool {
-	tick := time.NewTicker(lateGrace / 10)
+	const ticks = 4
+	tick := time.NewTicker(lateGrace / ticks)
 	defer tick.Stop()
-	reads, quiet := w.reads.Load(), 0
-	for {
+	for quiet := 0; quiet < ticks; {
 		select {
 		case <-copied:
 			return true
 		case <-late:
 			return false
 		case <-tick.C:
-			if r := w.reads.Load(); r != reads || w.reading.Load() != w.active.Load() {
-				reads, quiet = r, 0
-				continue
-			}
-			if quiet++; quiet >= 10 {
-				return false
+			quiet++
+			if w.reading.Load() != w.active.Load() || !w.drained() {
+				quiet = 0
 			}
 		}
 	}
+	for _, p := range w.pipes {
+		p.Close()
+	}
+	select {
+	case <-copied:
+	case <-late:
+	}
+	return false
+}
+
+// drained reports whether no pipe has anything left to read.
+func (w *watch) drained() bool {
+	for _, p := range w.pipes {
+		if !pipeEmpty(p) {
+			return false
+		}
+	}
+	return true
 }
 
 // sameFile reports whether a and b are one open file (2>&1, a terminal).

@@ -318,28 +318,46 @@ func TestRedactGroupSignalKeepsOutput(t *testing.T) {
 }
 
 // TestRedactQuitAfterChild: SIGQUIT while vault waits for a process the
-// child left holding the pipes ends vault with 131, as SIGTERM ends it,
-// and no Go stack trace.
+// child left holding the pipes ends vault with 131, and no Go stack trace:
+// a leftover that keeps writing does not keep it alive, and the end of
+// the child's output that might have been the start of the key, held back
+// until more came, is written first.
 func TestRedactQuitAfterChild(t *testing.T) {
-	c := startRedacted(t, `sleep 30 & echo started`)
-	t.Cleanup(func() { _ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL) }) // the sleep
-	if line := nextLine(t, c.out); line != "started\n" {
-		t.Fatalf("first line %q", line)
-	}
-	c.stdin.Close()
-	time.Sleep(300 * time.Millisecond) // the child (sh) exits at once
-	if err := c.cmd.Process.Signal(syscall.SIGQUIT); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if got := exitOf(t, c.cmd, err); got != 131 || strings.Contains(c.stderr.String(), "goroutine") {
-			t.Fatalf("vault: %v, want exit 131 and no stack trace; stderr: %.300s", c.cmd.ProcessState, c.stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("vault still waits for the pipes after QUIT")
+	head := testKey("REDACT", 1)[:3]
+	for _, tc := range []struct{ name, script, want string }{
+		{"idle", `(trap '' QUIT; exec sleep 30) & echo started`, ""},
+		{"writing", `(trap '' QUIT; while :; do echo tick; sleep 0.05; done) & echo started`, ""},
+		{"held tail", `(trap '' QUIT; exec sleep 30) & echo started; printf 'last word: ` + head + `'`, "last word: " + head},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := startRedacted(t, tc.script)
+			t.Cleanup(func() { _ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL) }) // the leftover
+			if line := nextLine(t, c.out); line != "started\n" {
+				t.Fatalf("first line %q", line)
+			}
+			c.stdin.Close()
+			time.Sleep(300 * time.Millisecond) // the child (sh) exits at once
+			if err := c.cmd.Process.Signal(syscall.SIGQUIT); err != nil {
+				t.Fatal(err)
+			}
+			rest := make(chan string, 1)
+			go func() { b, _ := io.ReadAll(c.out); rest <- string(b) }()
+			done := make(chan error, 1)
+			go func() { done <- c.cmd.Wait() }()
+			select {
+			case err := <-done:
+				if got := exitOf(t, c.cmd, err); got != 131 || strings.Contains(c.stderr.String(), "goroutine") {
+					t.Fatalf("vault: %v, want exit 131 and no stack trace; stderr: %.300s", c.cmd.ProcessState, c.stderr.String())
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("vault still waits for the pipes after QUIT")
+			}
+			if tc.want != "" {
+				if got := <-rest; got != tc.want {
+					t.Fatalf("after the first line: %q, want %q", got, tc.want)
+				}
+			}
+		})
 	}
 }
 
