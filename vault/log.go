@@ -284,9 +284,13 @@ func newLineage(label string) *lineage {
 func (l *lineage) about(ev Event) bool {
 	from, renamed := strings.CutPrefix(ev.Detail, renamedFrom)
 	renamed = renamed && ev.Action == ActionRename
-	if rest, ok := strings.CutPrefix(ev.Detail, doctorRenamed); ok && ev.Action == ActionDoctor {
+	if ev.Action == ActionDoctor {
 		// A rename killed before it logged, completed by doctor --fix.
-		from, _, renamed = strings.Cut(rest, " to ")
+		for _, p := range []string{doctorCompletesRename, doctorMarksRename} {
+			if rest, ok := strings.CutPrefix(ev.Detail, p); ok {
+				from, _, renamed = strings.Cut(rest, " to ")
+			}
+		}
 	}
 	name := ev.Label
 	switch {
@@ -308,9 +312,12 @@ func (l *lineage) about(ev Event) bool {
 	return true
 }
 
-// doctorRenamed starts the detail of doctor --fix completing a rename ("of
-// OLD to NEW"; labels hold no spaces).
-const doctorRenamed = "completing the rename of "
+// The details of doctor --fix finishing a rename start so, then "OLD to
+// NEW" (labels hold no spaces).
+const (
+	doctorCompletesRename = "completing the rename of "
+	doctorMarksRename     = "marking the rename of "
+)
 
 // doctorDrop reports whether ev is doctor --fix dropping its label's entry
 // (gone, damaged, or an rm it finished), which ends the entry as rm does.

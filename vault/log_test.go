@@ -288,6 +288,8 @@ func TestLogHistoryOfOneEntry(t *testing.T) {
 		ev(ActionAdd, "e", "16"),
 		ev(ActionDoctor, "f", "completing the rename of e to f"), // the rename was killed before it logged
 		ev(ActionAdd, "e", "18"),
+		ev(ActionAdd, "g", "19"),
+		ev(ActionDoctor, "h", "marking the rename of g to h finished"), // killed at rename:deleted
 	}
 	for _, c := range []struct{ label, want string }{
 		{"a", "7 from c 9 12"},
@@ -297,6 +299,7 @@ func TestLogHistoryOfOneEntry(t *testing.T) {
 		{"d", "15"}, // doctor dropped the earlier d
 		{"f", "16 completing the rename of e to f"},
 		{"e", "18"},
+		{"h", "19 marking the rename of g to h finished"},
 		{"none", ""},
 	} {
 		var got []string

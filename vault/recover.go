@@ -101,7 +101,7 @@ func (v *Vault) checkPending(ctx context.Context, r *Report, idx *indexState, e 
 			done := *e
 			done.Pending = nil
 			f.Problem = fmt.Sprintf("an interrupted rename of %s to %s: %s is gone, the key is stored under %s", p.From, label, p.From, label)
-			f.Fix = fmt.Sprintf("completing the rename of %s to %s", p.From, label)
+			f.Fix = fmt.Sprintf(doctorCompletesRename+"%s to %s", p.From, label)
 			f.repair = replace(&done)
 		case found:
 			f.Fixable = false
@@ -200,10 +200,10 @@ func (v *Vault) checkRenamed(ctx context.Context, r *Report, idx *indexState, e 
 		f.Warning = true
 		f.Problem = fmt.Sprintf("an interrupted rename of %s to %s left a copy of the key under %s in the %s backend", p.From, e.Label, p.From, e.Backend)
 		f.Hint = fmt.Sprintf("doctor never deletes a secret; remove the copy yourself if you wish (Secret Service: `secret-tool clear service %s username %s`)", idx.service, p.From)
-		f.Fix = fmt.Sprintf("completing the rename of %s to %s; the copy under %s stays in the %s backend", p.From, e.Label, p.From, e.Backend)
+		f.Fix = fmt.Sprintf(doctorCompletesRename+"%s to %s; the copy under %s stays in the %s backend", p.From, e.Label, p.From, e.Backend)
 	} else {
 		f.Problem = fmt.Sprintf("an interrupted rename of %s to %s was not marked finished", p.From, e.Label)
-		f.Fix = fmt.Sprintf("marking the rename of %s to %s finished", p.From, e.Label)
+		f.Fix = fmt.Sprintf(doctorMarksRename+"%s to %s finished", p.From, e.Label)
 	}
 	done := *e
 	done.Pending = nil
