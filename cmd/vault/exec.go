@@ -50,7 +50,7 @@ func runExec(c *cli.Context) error {
 	a, err := parseExecArgs(c.App, c.Args().Slice())
 	if err != nil {
 		h := "usage: " + c.Command.UsageText
-		if ch := asCommandHint(a); ch != "" && !isLabel(c, a) {
+		if ch := asCommandHint(a); ch != "" && flagsValid(c, a) && !isLabel(c, a) {
 			h = ch
 		}
 		return withHint(err, h)
@@ -77,16 +77,8 @@ func runExec(c *cli.Context) error {
 	if len(vars) == 0 {
 		vars = []string{"TOLOKA_API_KEY"}
 	}
-	for _, n := range vars {
-		if !validEnvName(n) {
-			return usageErr("--env-var %q is not a valid variable name (letters, digits and _, not starting with a digit)", n)
-		}
-		if n == "TOLOKA_ENV" || n == "TOLOKA_VAULT_LABEL" {
-			return usageErr("--env-var %s would be overwritten by vault", n)
-		}
-		if unsafeVar(n) {
-			return usageErr("--env-var %s is refused: the dynamic loader, a shell or vault itself reads it, and some print its value", n)
-		}
+	if err := checkVars(vars); err != nil {
+		return err
 	}
 	redact, err := redactWanted(a.redact, e.getenv("TOLOKA_VAULT_REDACT"))
 	if err != nil {
@@ -155,6 +147,22 @@ func runExec(c *cli.Context) error {
 	return execve(e, path, argv, envv)
 }
 
+// checkVars refuses an --env-var NAME the key must not go into.
+func checkVars(vars []string) error {
+	for _, n := range vars {
+		if !validEnvName(n) {
+			return usageErr("--env-var %q is not a valid variable name (letters, digits and _, not starting with a digit)", n)
+		}
+		if n == "TOLOKA_ENV" || n == "TOLOKA_VAULT_LABEL" {
+			return usageErr("--env-var %s would be overwritten by vault", n)
+		}
+		if unsafeVar(n) {
+			return usageErr("--env-var %s is refused: the dynamic loader, a shell or vault itself reads it, and some print its value", n)
+		}
+	}
+	return nil
+}
+
 // asCommandHint is the hint for a LABEL that was perhaps meant as COMMAND
 // (`vault exec python3 -c 'print(1)'`), "" when LABEL looks like a pasted
 // key or came before a "--", or when one of exec's flags lacks a good value
@@ -172,6 +180,16 @@ func asCommandHint(a execArgs) string {
 		q = append(q, shellQuote(s))
 	}
 	return fmt.Sprintf("to run %s with the default key: vault exec %s", a.label, strings.Join(q, " "))
+}
+
+// flagsValid reports whether exec's flags have good values, so that a hint
+// may repeat them.
+func flagsValid(c *cli.Context, a execArgs) bool {
+	if checkVars(a.vars) != nil || setGlobals(c, a.globals) != nil {
+		return false
+	}
+	_, err := loadConfig(c)
+	return err == nil
 }
 
 // isLabel reports whether exec's LABEL is a key in the vault.
