@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"filippo.io/age"
@@ -232,7 +233,15 @@ func createdIn(path string) (dir, base string, err error) {
 
 // vaultName reports whether base, a name in the vault directory, is one
 // vault uses there (in any case: macOS and Windows ignore it).
-func vaultName(base string) bool {
+func vaultName(base string) bool { return vaultNameOn(runtime.GOOS, base) }
+
+func vaultNameOn(goos, base string) bool {
+	if goos == "windows" {
+		// Windows drops trailing dots and spaces, and "NAME:stream" is a
+		// stream of NAME.
+		base, _, _ = strings.Cut(base, ":")
+		base = strings.TrimRight(base, ". ")
+	}
 	for _, n := range []string{keyring.FileName, filepath.Base(keyring.FileLockPath(keyring.FileName)),
 		vault.IndexFile, vault.LogFile, vault.LogFile + ".1", vault.UsedDir} {
 		if strings.EqualFold(base, n) {

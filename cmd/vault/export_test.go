@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
+	"testing"
 
 	"filippo.io/age"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -60,4 +61,31 @@ func cmdSSHKey(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.WriteFile(path, pem.EncodeToMemory(block), 0o600))
 	pub := ssh.MarshalAuthorizedKey(signer.PublicKey())
 	ts.Check(os.WriteFile(path+".pub", append(pub[:len(pub)-1], " test@vault\n"...), 0o644))
+}
+
+func TestVaultName(t *testing.T) {
+	for _, c := range []struct {
+		goos, base string
+		want       bool
+	}{
+		{"linux", "keys.age", true},
+		{"linux", "KEYS.AGE", true},
+		{"linux", "keys.age.lock", true},
+		{"linux", "log.jsonl.1", true},
+		{"linux", ".index.db.new-123", true},
+		{"linux", "used", true},
+		{"linux", "main.age", false},
+		{"linux", ".", false},
+		{"linux", "..", false},
+		{"linux", "log.jsonl.1.", false},
+		{"windows", "log.jsonl.1.", true},
+		{"windows", "used. ", true},
+		{"windows", "keys.age.lock:s", true},
+		{"windows", "index.db::$DATA", true},
+		{"windows", "main.age", false},
+	} {
+		if got := vaultNameOn(c.goos, c.base); got != c.want {
+			t.Errorf("vaultNameOn(%s, %q) = %v, want %v", c.goos, c.base, got, c.want)
+		}
+	}
 }
