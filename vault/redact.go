@@ -36,7 +36,8 @@ func newRedactor(key, mask []byte, size int) *Redactor {
 // Copy copies src to dst until src ends or a read or write fails, masking
 // the key. After each read it writes all it has except a tail that could be
 // the start of the key; that tail waits for the next read, or is written as
-// it is when src ends.
+// it is when src ends (when a read fails instead, no more of it than the
+// key's prefix).
 func (r *Redactor) Copy(dst io.Writer, src io.Reader) error {
 	buf := make([]byte, r.size)
 	var out []byte // the masked form of a read that held a key
@@ -58,8 +59,13 @@ func (r *Redactor) Copy(dst io.Writer, src io.Reader) error {
 			pos += i + len(r.key)
 		}
 		cut := len(d)
-		if rerr == nil {
-			cut -= r.partial(d[pos:])
+		switch p := r.partial(d[pos:]); {
+		case rerr == nil:
+			cut -= p
+		case rerr != io.EOF && p > PrefixLen:
+			// Cut, not ended: of what may be the key's start, no more
+			// than the prefix vault shows anyway.
+			cut -= p - PrefixLen
 		}
 		w := d[:cut]
 		if len(out) > 0 {

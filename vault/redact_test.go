@@ -149,6 +149,35 @@ func TestRedactorWriteError(t *testing.T) {
 	}
 }
 
+// TestRedactorCutStream: a stream cut by a read error (vault closing the
+// pipe), not ended, shows of a tail that may be the key's start no more
+// than the prefix vault shows anyway.
+func TestRedactorCutStream(t *testing.T) {
+	key := "rjGUOabcdefghijklmnopqrstuvwxyz.0123456789"
+	r := NewRedactor(keyring.NewSecret(key))
+	boom := errors.New("file already closed")
+	for _, tc := range []struct{ in, want string }{
+		{"token: " + key[:30], "token: " + key[:PrefixLen]},
+		{"token: " + key[:3], "token: " + key[:3]},
+		{"done\n", "done\n"},
+	} {
+		var out strings.Builder
+		err := r.Copy(&out, io.MultiReader(strings.NewReader(tc.in), errReader{boom}))
+		if !errors.Is(err, boom) || out.String() != tc.want {
+			t.Errorf("%q then an error: wrote %q (%v), want %q", tc.in, out.String(), err, tc.want)
+		}
+	}
+	// Ended, the stream is written whole: no more of the key can come.
+	var out strings.Builder
+	if err := r.Copy(&out, strings.NewReader("token: "+key[:30])); err != nil || out.String() != "token: "+key[:30] {
+		t.Errorf("at the end: %q (%v)", out.String(), err)
+	}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
 type failWriter struct{ err error }
 
 func (f failWriter) Write([]byte) (int, error) { return 0, f.err }

@@ -18,16 +18,6 @@ func growPipe(w *os.File) {
 	_, _ = unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, redactPipeSize)
 }
 
-// pipeEmpty reports whether nothing is waiting to be read from the pipe r
-// (FIONREAD, TIOCINQ on Linux); true where that cannot be told.
-func pipeEmpty(r *os.File) bool {
-	rc, err := r.SyscallConn()
-	if err != nil {
-		return true
-	}
-	n, ierr := 0, error(nil)
-	if err := rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); err != nil {
-		return true
-	}
-	return ierr != nil || n == 0
-}
+// pipeBuffered returns how many bytes wait to be read from the pipe r
+// (TIOCINQ); ok is false where that cannot be told.
+func pipeBuffered(r *os.File) (n int, ok bool) { return inQueue(r, unix.TIOCINQ) }

@@ -122,12 +122,11 @@ func runRedacted(e *env, r *vault.Redactor, path string, argv, envv []string) er
 // child is gone, before a late SIGQUIT ends vault.
 const lateGrace = 60 * time.Millisecond
 
-// watch follows the copies of exec --redact: how many run and how many of
-// them wait in a read. With the child gone, all of them waiting on empty
-// pipes means all it wrote has been read, and only a process it left
-// holds the pipes.
+// watch follows the copies of exec --redact: how many run, how many of
+// them wait in a read, and how much they have read.
 type watch struct {
 	active, reading atomic.Int32
+	read            atomic.Int64
 	pipes           []*os.File
 }
 
@@ -140,19 +139,26 @@ func (wr watchedReader) Read(p []byte) (int, error) {
 	wr.w.reading.Add(1)
 	n, err := wr.r.Read(p)
 	wr.w.reading.Add(-1)
+	wr.w.read.Add(int64(n))
 	return n, err
 }
 
 // settle waits, after a late SIGQUIT, for the copies to end (true), or
-// for all of them to wait on empty pipes for lateGrace (false): the pipes
-// are then closed, so that each copy writes the tail it held back (the
-// start of what might have been the key) and ends. A copy blocked writing
-// to a slow reader is waited for; a second SIGQUIT ends the wait.
+// until what the pipes held when it came has been read, or all copies
+// wait on empty pipes for lateGrace (false): all the child wrote is then
+// out, and what comes after is a leftover's. The pipes are then closed, so
+// that each copy writes what it read and ends. A copy blocked writing to
+// a slow reader is waited for; a second SIGQUIT ends the wait.
 func (w *watch) settle(copied <-chan struct{}, late <-chan os.Signal) bool {
+	target, known := w.read.Load(), true
+	for _, p := range w.pipes {
+		n, ok := pipeBuffered(p)
+		target, known = target+int64(n), known && ok
+	}
 	const ticks = 4
 	tick := time.NewTicker(lateGrace / ticks)
 	defer tick.Stop()
-	for quiet := 0; quiet < ticks; {
+	for quiet := 0; quiet < ticks && !(known && w.read.Load() >= target); {
 		select {
 		case <-copied:
 			return true
@@ -175,10 +181,11 @@ func (w *watch) settle(copied <-chan struct{}, late <-chan os.Signal) bool {
 	return false
 }
 
-// drained reports whether no pipe has anything left to read.
+// drained reports whether no pipe has anything left to read (where that
+// cannot be told, a copy waiting in a read stands for an empty pipe).
 func (w *watch) drained() bool {
 	for _, p := range w.pipes {
-		if !pipeEmpty(p) {
+		if n, ok := pipeBuffered(p); ok && n > 0 {
 			return false
 		}
 	}

@@ -323,11 +323,15 @@ func TestRedactGroupSignalKeepsOutput(t *testing.T) {
 // the child's output that might have been the start of the key, held back
 // until more came, is written first.
 func TestRedactQuitAfterChild(t *testing.T) {
-	head := testKey("REDACT", 1)[:3]
+	head, long := testKey("REDACT", 1)[:3], testKey("REDACT", 1)[:30]
 	for _, tc := range []struct{ name, script, want string }{
 		{"idle", `(trap '' QUIT; exec sleep 30) & echo started`, ""},
-		{"writing", `(trap '' QUIT; while :; do echo tick; sleep 0.05; done) & echo started`, ""},
+		{"writing", `echo started; (trap '' QUIT; while :; do echo tick; sleep 0.05; done) &`, ""},
+		{"flooding", `echo started; (trap '' QUIT; exec yes) &`, ""},
 		{"held tail", `(trap '' QUIT; exec sleep 30) & echo started; printf 'last word: ` + head + `'`, "last word: " + head},
+		// Cut, not ended: of what may be the key's start, only the prefix
+		// vault shows anyway.
+		{"held key", `(trap '' QUIT; exec sleep 30) & echo started; printf 'token: ` + long + `'`, "token: " + long[:vault.PrefixLen]},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := startRedacted(t, tc.script)
