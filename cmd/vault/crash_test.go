@@ -86,7 +86,11 @@ func TestCrashAtFaultPoints(t *testing.T) {
 		{"rotate:stored", []string{"rotate", "a", "--no-verify"}, kA2 + "\n",
 			invariants{with(map[string][]string{"a": {kA, kA2}}), []keep{{[]string{kA, kA2}, []string{"a"}}, keepB}}, []string{"a"}, []string{"a:rotate"}},
 	}
-	// After every subtest: each named point was reached on each backend.
+	// After every subtest: each named point was reached on each backend
+	// (counted afresh for each run of the test: -count=N).
+	crashes.Lock()
+	crashes.named, crashes.points = 0, nil
+	crashes.Unlock()
 	t.Cleanup(func() {
 		crashes.Lock()
 		defer crashes.Unlock()
