@@ -266,8 +266,9 @@ func (v *Vault) target(t *tx, label string, abandoned bool) (*Entry, error) {
 // Remove marks the entry, deletes the copies an interrupted write left of
 // its key (dropCopies), the secret, then the entry; a secret
 // already gone is not an error. The mark keeps a rename or rotate from
-// starting on the entry meanwhile. Removing the default unsets it.
-func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
+// starting on the entry meanwhile. Removing the default unsets it. With fp
+// set, only the key with that fingerprint is removed (the one rm read).
+func (v *Vault) Remove(ctx context.Context, label, fp string) (*Entry, error) {
 	if err := v.settleRotate(ctx, label); err != nil {
 		return nil, err
 	}
@@ -279,6 +280,9 @@ func (v *Vault) Remove(ctx context.Context, label string) (*Entry, error) {
 		service = t.service()
 		if e, err = v.target(t, label, true); err != nil {
 			return err
+		}
+		if fp != "" && e.Fingerprint != fp {
+			return fmt.Errorf("%w: %q holds another key than the one read; it was not removed", ErrBusyEntry, label)
 		}
 		marked = *e
 		marked.Pending = v.pending(OpRemove)

@@ -155,14 +155,14 @@ func TestRemoveRenameDefault(t *testing.T) {
 	}
 	// A secret already gone is not an error for rm.
 	_ = mem.Delete(ctx, "c")
-	if _, err := v.Remove(ctx, "c"); err != nil {
+	if _, err := v.Remove(ctx, "c", ""); err != nil {
 		t.Fatal(err)
 	}
 	s, _ = v.List()
 	if s.Default != "" || len(s.Entries) != 1 {
 		t.Fatalf("after rm: %+v", s)
 	}
-	if _, err := v.Remove(ctx, "c"); !errors.Is(err, ErrNotFound) {
+	if _, err := v.Remove(ctx, "c", ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("rm twice: %v", err)
 	}
 }
@@ -414,7 +414,7 @@ func TestLostServiceRefusesKeychain(t *testing.T) {
 	if _, err := v.Add(ctx, "b", key(t, 2)); !errors.Is(err, ErrDamaged) {
 		t.Errorf("add: %v", err)
 	}
-	if _, err := v.Remove(ctx, "a"); !errors.Is(err, ErrDamaged) {
+	if _, err := v.Remove(ctx, "a", ""); !errors.Is(err, ErrDamaged) {
 		t.Errorf("rm: %v", err)
 	}
 	if err := v.Rename(ctx, "a", "c"); !errors.Is(err, ErrDamaged) {
@@ -462,5 +462,34 @@ func TestRenameUnfinished(t *testing.T) {
 	s, _ := v.List()
 	if got := s.Labels(); len(got) != 1 || got[0] != "c" {
 		t.Fatalf("labels after the rename: %v", got)
+	}
+}
+
+// TestRemoveTheKeyRead: rm removes the key it read (and showed, or had
+// confirmed); if the label holds another key by then (removed and added
+// again meanwhile), nothing is removed.
+func TestRemoveTheKeyRead(t *testing.T) {
+	v, mem := newTestVault(t)
+	ctx := context.Background()
+	first, err := v.Add(ctx, "a", key(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Remove(ctx, "a", first.Fingerprint); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Add(ctx, "a", key(t, 2)); err != nil {
+		t.Fatal(err)
+	}
+	// A second rm that read a before the first removed it.
+	if _, err := v.Remove(ctx, "a", first.Fingerprint); !errors.Is(err, ErrBusyEntry) {
+		t.Fatalf("rm of a key no longer there: %v, want ErrBusyEntry", err)
+	}
+	if err := holds(mem, "a", key(t, 2)); err != nil {
+		t.Fatalf("the new key of a was touched: %v", err)
+	}
+	s, _ := v.List()
+	if e := s.Find("a"); e == nil || e.Pending != nil {
+		t.Fatalf("a after the refused rm: %+v", e)
 	}
 }

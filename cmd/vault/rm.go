@@ -16,8 +16,11 @@ func rmCommand() *cli.Command {
 		Usage:     "remove keys from the vault",
 		UsageText: "vault rm LABEL... [--yes]",
 		Description: "Deletes each secret from its backend, then its index entry. Asks first on a\n" +
-			"terminal; elsewhere needs --yes. The key still exists on Toloka: delete it\n" +
-			"in the web UI (Profile → Integrations) if it is no longer needed.\n\n" +
+			"terminal; elsewhere needs --yes. Only the key shown (and confirmed) is\n" +
+			"removed: a label that holds another key by then, removed and added again by\n" +
+			"another vault process, is left as it is (exit 1). The key still exists on\n" +
+			"Toloka: delete it in the web UI (Profile → Integrations) if it is no longer\n" +
+			"needed.\n\n" +
 			"Examples:\n" +
 			"  vault rm old\n" +
 			"  vault rm ci-1 ci-2 --yes",
@@ -86,7 +89,7 @@ func runRm(c *cli.Context) error {
 		fmt.Fprintf(e.stdout, "removed the damaged entry %s; a secret stored under it stays in its backend (`vault doctor` reports it)\n", l)
 	}
 	for _, en := range entries {
-		if _, err := v.Remove(cmdContext(c), en.Label); err != nil {
+		if _, err := v.Remove(cmdContext(c), en.Label, en.Fingerprint); err != nil {
 			return err
 		}
 		record(e, v, vault.Event{Action: vault.ActionRemove, Label: en.Label, Prefix: en.Prefix})
