@@ -48,7 +48,7 @@ func TestDirWritableByOthersRefused(t *testing.T) {
 	if _, err := v.Add(ctx, "b", key(t, 2)); !errors.Is(err, ErrUnsafeDir) {
 		t.Fatalf("add: %v", err)
 	}
-	if _, err := v.Remove(ctx, "a", ""); !errors.Is(err, ErrUnsafeDir) {
+	if _, err := v.Remove(ctx, "a", nil); !errors.Is(err, ErrUnsafeDir) {
 		t.Fatalf("rm: %v", err)
 	}
 	r, _ := v.Doctor(ctx, DoctorOptions{})

@@ -238,7 +238,7 @@ func TestRotateBesideForeignItem(t *testing.T) {
 	if len(values) != 2 || values[0] != "theirs" {
 		t.Fatalf("items under main after rotate: %d, first %q; want theirs kept and only the new key beside it", len(values), values[0])
 	}
-	if _, err := v.Remove(ctx, "main", ""); err != nil {
+	if _, err := v.Remove(ctx, "main", nil); err != nil {
 		t.Fatal(err)
 	}
 	if items, _ := m.Items(ctx, "main"); len(items) != 1 {
@@ -266,7 +266,7 @@ func TestForeignItemWithSameKey(t *testing.T) {
 	if err := v.Rename(ctx, "b", "c"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Remove(ctx, "c", ""); err != nil {
+	if _, err := v.Remove(ctx, "c", nil); err != nil {
 		t.Fatal(err)
 	}
 	items, _ := m.Items(ctx, "")
@@ -288,7 +288,7 @@ func TestForeignItemWithSameKey(t *testing.T) {
 	if got, err := v.Secret(ctx, s, "d"); err != nil || got.Reveal() != key3 {
 		t.Fatalf("get after rotate: %v", err)
 	}
-	if _, err := v.Remove(ctx, "d", ""); err != nil {
+	if _, err := v.Remove(ctx, "d", nil); err != nil {
 		t.Fatalf("rm beside a locked foreign item: %v", err)
 	}
 	r, err := v.Doctor(ctx, DoctorOptions{AddBackend: BackendOS, Scheme: scheme})
@@ -360,7 +360,7 @@ func TestKeePassXCAttributes(t *testing.T) {
 	if sec, err := v.Secret(ctx, s, "main"); err != nil || sec.Reveal() != k2 {
 		t.Fatalf("get after rotate: %v", err)
 	}
-	if _, err := v.Remove(ctx, "main", ""); err != nil {
+	if _, err := v.Remove(ctx, "main", nil); err != nil {
 		t.Fatal(err)
 	}
 	if items, _ := m.Items(ctx, ""); len(items) != 0 {
@@ -383,7 +383,7 @@ func TestRmCopyUnreadable(t *testing.T) {
 	}
 	items, _ := m.Items(ctx, "copy")
 	m.locked[items[0].ID] = true
-	if _, err := v.Remove(ctx, "main", ""); err == nil || !strings.Contains(err.Error(), "nothing was removed") {
+	if _, err := v.Remove(ctx, "main", nil); err == nil || !strings.Contains(err.Error(), "nothing was removed") {
 		t.Fatalf("rm with an unreadable copy: %v", err)
 	}
 	s, _ := v.List()
@@ -391,7 +391,7 @@ func TestRmCopyUnreadable(t *testing.T) {
 		t.Fatalf("main after the refused rm: %v", err)
 	}
 	m.locked[items[0].ID] = false
-	if _, err := v.Remove(ctx, "main", ""); err != nil {
+	if _, err := v.Remove(ctx, "main", nil); err != nil {
 		t.Fatal(err)
 	}
 	if all, _ := m.Items(ctx, ""); len(all) != 0 {

@@ -98,7 +98,7 @@ func TestRemoveHoldsItsEntry(t *testing.T) {
 					_, otherErr = v.Rotate(ctx, "a", key(t, 2))
 				}
 			})
-			if _, err := v.Remove(ctx, "a", ""); err != nil {
+			if _, err := v.Remove(ctx, "a", nil); err != nil {
 				t.Fatal(err)
 			}
 			if !errors.Is(otherErr, ErrBusyEntry) {

@@ -70,7 +70,7 @@ func TestRemoveCrashRepairedByDoctor(t *testing.T) {
 			if err := v.SetDefault("a"); err != nil {
 				t.Fatal(err)
 			}
-			doctorInterrupt(t, v, step, func() { _, _ = v.Remove(ctx, "a", "") })
+			doctorInterrupt(t, v, step, func() { _, _ = v.Remove(ctx, "a", nil) })
 			doctorAbandon(t, v, "a")
 			rep, err := v.Doctor(ctx, DoctorOptions{})
 			if err != nil {
@@ -266,7 +266,7 @@ func TestDoctorPendingRename(t *testing.T) {
 	if len(said) != 0 || mustFindCheck(t, r, KindOrphan, "new").Fixable {
 		t.Fatalf("the copy of a held key: said %q: %s", said, dumpReport(r))
 	}
-	if _, err := fx.v.Remove(ctx, "old", ""); err != nil {
+	if _, err := fx.v.Remove(ctx, "old", nil); err != nil {
 		t.Fatal(err)
 	}
 	if stored("old") != "" || stored("new") != "" {
@@ -331,7 +331,7 @@ func TestStrayCopyRace(t *testing.T) {
 			}
 			var err error
 			if op == "rm" {
-				_, err = fx.v.Remove(ctx, "old", "")
+				_, err = fx.v.Remove(ctx, "old", nil)
 			} else {
 				_, err = fx.v.Rotate(ctx, "old", NewKey{Secret: keyring.NewSecret(docKeyOther), Scheme: "apikey"})
 			}
@@ -389,7 +389,7 @@ func TestRmDuringRename(t *testing.T) {
 	ctx := context.Background()
 	fx.addTo(t, "old", docKeyMain, BackendFile)
 	doctorInterrupt(t, fx.v, "rename:stored", func() { _ = fx.v.Rename(ctx, "old", "new") }) // this process: live
-	if _, err := fx.v.Remove(ctx, "old", ""); !errors.Is(err, ErrBusyEntry) || !strings.Contains(err.Error(), "being renamed") {
+	if _, err := fx.v.Remove(ctx, "old", nil); !errors.Is(err, ErrBusyEntry) || !strings.Contains(err.Error(), "being renamed") {
 		t.Fatalf("rm during a rename: %v", err)
 	}
 	if _, err := fx.v.Rotate(ctx, "old", NewKey{Secret: keyring.NewSecret(docKeyOther), Scheme: "apikey"}); !errors.Is(err, ErrBusyEntry) {
@@ -427,14 +427,14 @@ func TestRmCopyUnreadableFile(t *testing.T) {
 		}
 		return stores(backend, service)
 	}
-	if _, err := fx.v.Remove(ctx, "a", ""); err == nil || !strings.Contains(err.Error(), "nothing was removed") {
+	if _, err := fx.v.Remove(ctx, "a", nil); err == nil || !strings.Contains(err.Error(), "nothing was removed") {
 		t.Fatalf("rm with an unreadable label: %v", err)
 	}
 	if got := doctorLabels(t, fx.v); got != "a" {
 		t.Fatalf("labels after the refused rm: %q", got)
 	}
 	fx.v.Stores = stores
-	if _, err := fx.v.Remove(ctx, "a", ""); err != nil {
+	if _, err := fx.v.Remove(ctx, "a", nil); err != nil {
 		t.Fatal(err)
 	}
 	if labels, _ := fx.file.Labels(ctx); len(labels) != 0 {
@@ -456,7 +456,7 @@ func TestRmAfterRotateKeyGone(t *testing.T) {
 	if err := fx.file.Delete(ctx, "a"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fx.v.Remove(ctx, "a", ""); err != nil {
+	if _, err := fx.v.Remove(ctx, "a", nil); err != nil {
 		t.Fatalf("rm: %v", err)
 	}
 	if got := doctorLabels(t, fx.v); got != "" {

@@ -266,9 +266,10 @@ func (v *Vault) target(t *tx, label string, abandoned bool) (*Entry, error) {
 // Remove marks the entry, deletes the copies an interrupted write left of
 // its key (dropCopies), the secret, then the entry; a secret
 // already gone is not an error. The mark keeps a rename or rotate from
-// starting on the entry meanwhile. Removing the default unsets it. With fp
-// set, only the key with that fingerprint is removed (the one rm read).
-func (v *Vault) Remove(ctx context.Context, label, fp string) (*Entry, error) {
+// starting on the entry meanwhile. Removing the default unsets it. With
+// read (the entry as rm read it), only its key, or its interrupted
+// rotate's, is removed.
+func (v *Vault) Remove(ctx context.Context, label string, read *Entry) (*Entry, error) {
 	if err := v.settleRotate(ctx, label); err != nil {
 		return nil, err
 	}
@@ -281,7 +282,7 @@ func (v *Vault) Remove(ctx context.Context, label, fp string) (*Entry, error) {
 		if e, err = v.target(t, label, true); err != nil {
 			return err
 		}
-		if fp != "" && e.Fingerprint != fp {
+		if read != nil && e.Fingerprint != read.Fingerprint && holderOf([]*Entry{read}, e.Fingerprint) == "" {
 			return fmt.Errorf("%w: %q holds another key than the one read; it was not removed", ErrBusyEntry, label)
 		}
 		marked = *e

@@ -155,14 +155,14 @@ func TestRemoveRenameDefault(t *testing.T) {
 	}
 	// A secret already gone is not an error for rm.
 	_ = mem.Delete(ctx, "c")
-	if _, err := v.Remove(ctx, "c", ""); err != nil {
+	if _, err := v.Remove(ctx, "c", nil); err != nil {
 		t.Fatal(err)
 	}
 	s, _ = v.List()
 	if s.Default != "" || len(s.Entries) != 1 {
 		t.Fatalf("after rm: %+v", s)
 	}
-	if _, err := v.Remove(ctx, "c", ""); !errors.Is(err, ErrNotFound) {
+	if _, err := v.Remove(ctx, "c", nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("rm twice: %v", err)
 	}
 }
@@ -414,7 +414,7 @@ func TestLostServiceRefusesKeychain(t *testing.T) {
 	if _, err := v.Add(ctx, "b", key(t, 2)); !errors.Is(err, ErrDamaged) {
 		t.Errorf("add: %v", err)
 	}
-	if _, err := v.Remove(ctx, "a", ""); !errors.Is(err, ErrDamaged) {
+	if _, err := v.Remove(ctx, "a", nil); !errors.Is(err, ErrDamaged) {
 		t.Errorf("rm: %v", err)
 	}
 	if err := v.Rename(ctx, "a", "c"); !errors.Is(err, ErrDamaged) {
@@ -475,14 +475,14 @@ func TestRemoveTheKeyRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Remove(ctx, "a", first.Fingerprint); err != nil {
+	if _, err := v.Remove(ctx, "a", first); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := v.Add(ctx, "a", key(t, 2)); err != nil {
 		t.Fatal(err)
 	}
 	// A second rm that read a before the first removed it.
-	if _, err := v.Remove(ctx, "a", first.Fingerprint); !errors.Is(err, ErrBusyEntry) {
+	if _, err := v.Remove(ctx, "a", first); !errors.Is(err, ErrBusyEntry) {
 		t.Fatalf("rm of a key no longer there: %v, want ErrBusyEntry", err)
 	}
 	if err := holds(mem, "a", key(t, 2)); err != nil {

@@ -89,7 +89,7 @@ func runRm(c *cli.Context) error {
 		fmt.Fprintf(e.stdout, "removed the damaged entry %s; a secret stored under it stays in its backend (`vault doctor` reports it)\n", l)
 	}
 	for _, en := range entries {
-		if _, err := v.Remove(cmdContext(c), en.Label, en.Fingerprint); err != nil {
+		if _, err := v.Remove(cmdContext(c), en.Label, en); err != nil {
 			return err
 		}
 		record(e, v, vault.Event{Action: vault.ActionRemove, Label: en.Label, Prefix: en.Prefix})
