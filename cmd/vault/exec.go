@@ -182,10 +182,14 @@ func asCommandHint(a execArgs) string {
 	return fmt.Sprintf("to run %s with the default key: vault exec %s", a.label, strings.Join(q, " "))
 }
 
-// flagsValid reports whether exec's flags have good values, so that a hint
-// may repeat them.
+// flagsValid reports whether exec's flags, and the variables that set them,
+// have good values, so that a hint's command would not be refused too.
 func flagsValid(c *cli.Context, a execArgs) bool {
-	if checkVars(a.vars) != nil || setGlobals(c, a.globals) != nil {
+	e := getEnv(c)
+	if checkVars(a.vars) != nil || setGlobals(c, a.globals) != nil || e.getenv("TOLOKA_VAULT_LABEL") != "" {
+		return false
+	}
+	if _, err := redactWanted(a.redact, e.getenv("TOLOKA_VAULT_REDACT")); err != nil {
 		return false
 	}
 	_, err := loadConfig(c)
