@@ -188,6 +188,19 @@ func TestLogConcurrentRotation(t *testing.T) {
 	}
 }
 
+// historyOf walks events back from the newest as ReadLog does, and returns
+// the details of those about label, oldest first.
+func historyOf(events []Event, label string) string {
+	var got []string
+	names := newLineage(label)
+	for i := len(events) - 1; i >= 0; i-- {
+		if names.about(events[i]) {
+			got = append([]string{events[i].Detail}, got...)
+		}
+	}
+	return strings.Join(got, " ")
+}
+
 func TestLogHistoryFollowsRenames(t *testing.T) {
 	ev := func(action, label, detail string) Event { return Event{Action: action, Label: label, Detail: detail} }
 	all := []Event{
@@ -211,15 +224,8 @@ func TestLogHistoryFollowsRenames(t *testing.T) {
 		{"b", "2 9"},
 		{"none", ""},
 	} {
-		var got []string
-		names := newLineage(c.label)
-		for i := len(all) - 1; i >= 0; i-- {
-			if names.about(all[i]) {
-				got = append([]string{all[i].Detail}, got...)
-			}
-		}
-		if strings.Join(got, " ") != c.want {
-			t.Errorf("history of %s: %q, want %q", c.label, strings.Join(got, " "), c.want)
+		if got := historyOf(all, c.label); got != c.want {
+			t.Errorf("history of %s: %q, want %q", c.label, got, c.want)
 		}
 	}
 }
@@ -302,15 +308,8 @@ func TestLogHistoryOfOneEntry(t *testing.T) {
 		{"h", "19 marking the rename of g to h finished"},
 		{"none", ""},
 	} {
-		var got []string
-		names := newLineage(c.label)
-		for i := len(all) - 1; i >= 0; i-- {
-			if names.about(all[i]) {
-				got = append([]string{all[i].Detail}, got...)
-			}
-		}
-		if strings.Join(got, " ") != c.want {
-			t.Errorf("history of %s: %q, want %q", c.label, strings.Join(got, " "), c.want)
+		if got := historyOf(all, c.label); got != c.want {
+			t.Errorf("history of %s: %q, want %q", c.label, got, c.want)
 		}
 	}
 }
