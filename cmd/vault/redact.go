@@ -45,9 +45,9 @@ func runRedacted(e *env, r *vault.Redactor, path string, argv, envv []string) er
 	cmd.Args, cmd.Env = argv, envv
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, streams[0].w, streams[len(streams)-1].w
 	// Signals are caught before the child starts, so that none ends vault
-	// and leaves the child behind; they are passed on once it runs. One
-	// vault was started with ignored (nohup, `&` in a script) is left
-	// alone: caught, the child would get it back unignored.
+	// and leaves the child behind; they are passed on once it runs. A
+	// signal vault was started with ignored (nohup, `&` in a script) is
+	// left alone: caught, the child would get it back unignored.
 	var catch []os.Signal
 	for _, s := range caught {
 		if !signal.Ignored(s) {

@@ -33,8 +33,9 @@ func relay(p *os.Process, sig <-chan os.Signal, gone *atomic.Bool, late chan<- o
 		switch {
 		case s == syscall.SIGPIPE:
 		case gone.Load():
-			// Only a signal still caught now can have been sent since
-			// (one caught before went to the child, or ended it).
+			// INT, TERM and HUP are no longer caught: one read now was
+			// sent while the child ran, and went to it. A QUIT is handed
+			// back; it may be one that ended the child (settle).
 			if slices.Contains(keptAfterChild, s) {
 				select {
 				case late <- s:
